@@ -1,0 +1,161 @@
+"""The ``amc`` command line: thin wrappers that parse, call one function, and print.
+
+User errors (:class:`amc.errors.AmcError`) print one line on stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from amc.errors import AmcError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="AutoML for model compression: search, apply and compare pruning policies.")
+
+DATA_HELP = "cifar10, cifar100, or a path to an ImageFolder tree with train/ and test/ (default: $AMC_DATA or cifar10)"
+DataOpt = Annotated[Optional[str], typer.Option("--data", help=DATA_HELP)]
+DeviceOpt = Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto")]
+PrecisionOpt = Annotated[str, typer.Option(help="auto (bf16 where the hardware has it), bf16 or fp32")]
+TrustOpt = Annotated[bool, typer.Option("--trust-checkpoint", help="allow a legacy pickled checkpoint (runs its code)")]
+
+
+def data_spec(data: str | None) -> str:
+    return data or os.environ.get("AMC_DATA") or "cifar10"
+
+
+def _echo_json(obj: dict) -> None:
+    typer.echo(json.dumps(obj, indent=2, default=str))
+
+
+@app.command()
+def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the built-in models with their MACs and parameters at 32x32."""
+    from amc.macs import count_macs, count_params
+    from amc.models import BUILTIN, build_model
+
+    rows = []
+    for name, spec in BUILTIN.items():
+        net = build_model(name)
+        rows.append({"model": name, "macs": count_macs(net), "params": count_params(net),
+                     "description": spec.description})
+    if as_json:
+        _echo_json({"models": rows})
+        return
+    typer.echo(f"{'model':<12} {'MACs':>9} {'params':>9}  description")
+    for r in rows:
+        typer.echo(f"{r['model']:<12} {r['macs'] / 1e6:>8.1f}M {r['params'] / 1e6:>8.2f}M  {r['description']}")
+
+
+@app.command()
+def evaluate(
+    model: Annotated[str, typer.Option(help="built-in name or package.module:factory")],
+    checkpoint: Annotated[Optional[str], typer.Option(help="weights to evaluate (default: the base found for model and data)")] = None,
+    data: DataOpt = None,
+    split: Annotated[str, typer.Option(help="heldout or test")] = "test",
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
+    trust_checkpoint: TrustOpt = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Accuracy, MACs and parameters of a trained model."""
+    from amc.base import open_base
+    from amc.macs import count_macs, count_params
+    from amc.runtime import Runtime
+    from amc.training import evaluate as run_eval
+
+    if split not in ("heldout", "test"):
+        raise AmcError(f"unknown split '{split}': use heldout or test")
+    rt = Runtime.create(device, precision)
+    base = open_base(model, data_spec(data), checkpoint, rt, trust=trust_checkpoint)
+    acc = run_eval(base.model, base.data.split(split), rt, progress=True)
+    out = {"model": model, "checkpoint": str(base.checkpoint), "data": base.data.name, "split": split,
+           "accuracy": acc, "macs": count_macs(base.model), "params": count_params(base.model),
+           "precision": rt.precision, "device": str(rt.device)}
+    if as_json:
+        _echo_json(out)
+    else:
+        typer.echo(f"{model} on {base.data.name} {split}: accuracy {acc:.2%}  "
+                   f"MACs {out['macs'] / 1e6:.1f}M  params {out['params'] / 1e6:.3f}M  ({rt.precision})")
+
+
+@app.command()
+def train(
+    model: Annotated[str, typer.Option(help="built-in name or package.module:factory")],
+    init: Annotated[Optional[str], typer.Option(help="start from these weights (adapt a base)")] = None,
+    epochs: Annotated[float, typer.Option(min=0.01, help="epochs over the training split")] = 5,
+    lr: Annotated[Optional[float], typer.Option(help="peak one-cycle LR (default 0.02 with --init, else 0.1)")] = None,
+    label_smoothing: Annotated[Optional[float], typer.Option(help="default 0 with --init, else 0.1")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 128,
+    seed: int = 0,
+    out: Annotated[Optional[Path], typer.Option(help="output checkpoint (default: the base cache, where search finds it)")] = None,
+    data: DataOpt = None,
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
+    trust_checkpoint: TrustOpt = False,
+) -> None:
+    """Train a base model (or adapt one with --init) and save it with its measured accuracy."""
+    import torch
+
+    from amc.base import base_meta
+    from amc.checkpoints import base_filename, checkpoint_dirs, load_weights, read_checkpoint, save_checkpoint
+    from amc.data import load_data
+    from amc.models import build_model
+    from amc.runtime import Runtime
+    from amc.training import TrainConfig
+    from amc.training import evaluate as run_eval
+    from amc.training import train as run_train
+
+    rt = Runtime.create(device, precision)
+    bundle = load_data(data_spec(data))
+    net = build_model(model, bundle.num_classes)
+    if init:
+        state, _ = read_checkpoint(init, trust=trust_checkpoint)
+        load_weights(net, state, source=f"checkpoint {init}")
+    out = out or checkpoint_dirs()[-1] / base_filename(model, bundle.name)
+    torch.manual_seed(seed)
+    cfg = TrainConfig(epochs=epochs, lr=lr if lr is not None else (0.02 if init else 0.1),
+                      label_smoothing=label_smoothing if label_smoothing is not None else (0.0 if init else 0.1),
+                      batch_size=batch_size, seed=seed)
+    rt.prepare(net)
+    start = time.time()
+    run_train(net, bundle.train, rt, cfg, desc=f"training {model}")
+    seconds = time.time() - start
+    held, test = run_eval(net, bundle.heldout, rt), run_eval(net, bundle.test, rt)
+    save_checkpoint(out, net, base_meta(model, bundle, cfg, init, seconds, held, test))
+    typer.echo(f"{model} on {bundle.name}: held-out {held:.2%}, test {test:.2%} after {epochs:g} epochs "
+               f"in {seconds / 60:.1f} min ({rt.precision}); saved {out}")
+
+
+def main() -> None:
+    """Entry point: run the app, turning user errors into one line and exit status 2."""
+    try:
+        app(standalone_mode=False)
+    except AmcError as exc:
+        print(f"amc: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("amc: interrupted; completed work is saved (rerun with --resume where the command has it)",
+              file=sys.stderr)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+
+
+if __name__ == "__main__":
+    main()

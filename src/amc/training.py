@@ -1,0 +1,127 @@
+"""Evaluation and training loops: base training (``amc train``), fine-tuning and distillation
+(``amc apply``). One loop serves all three.
+
+Accuracies are fractions in [0, 1]. Learning-rate schedules: one-cycle (training a base) or
+cosine (fine-tuning a pruned network), stepped per batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from amc.data import Split, batches
+from amc.runtime import Runtime
+
+__all__ = ["evaluate", "TrainConfig", "train", "eval_batch_size"]
+
+
+def eval_batch_size(runtime: Runtime) -> int:
+    return 500 if runtime.device.type == "cpu" else 1000
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: Split, runtime: Runtime, batch_size: int | None = None,
+             progress: bool = False) -> float:
+    """Top-1 accuracy of ``model`` (in eval mode) on ``split``, as a fraction."""
+    model.eval()
+    correct = 0
+    it = batches(split, batch_size or eval_batch_size(runtime), device=runtime.device,
+                 channels_last=runtime.channels_last)
+    for x, y in tqdm(it, total=math.ceil(len(split) / (batch_size or eval_batch_size(runtime))),
+                     desc="evaluating", leave=False, disable=not progress):
+        with runtime.autocast():
+            logits = model(x)
+        correct += int((logits.argmax(1) == y).sum())
+    return correct / max(1, len(split))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training recipe. ``lr`` is the peak learning rate; ``schedule`` is ``onecycle`` or
+    ``cosine``; ``distill_weight`` in [0, 1] mixes the KL term from a teacher (temperature
+    ``distill_temperature``) with the label loss."""
+
+    epochs: float = 4
+    lr: float = 0.02
+    weight_decay: float = 5e-4
+    momentum: float = 0.9
+    batch_size: int = 128
+    label_smoothing: float = 0.0
+    schedule: str = "onecycle"
+    seed: int = 0
+    distill_weight: float = 0.0
+    distill_temperature: float = 4.0
+
+
+def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps: int):
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps,
+                                                   pct_start=0.25, div_factor=10, final_div_factor=100)
+    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+
+
+def _loss(logits, y, x, teacher: nn.Module | None, cfg: TrainConfig) -> torch.Tensor:
+    loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+    if teacher is None or cfg.distill_weight <= 0:
+        return loss
+    with torch.no_grad():
+        t_logits = teacher(x).float()
+    t = cfg.distill_temperature
+    kd = F.kl_div(F.log_softmax(logits.float() / t, 1), F.softmax(t_logits / t, 1),
+                  reduction="batchmean") * t * t
+    return (1 - cfg.distill_weight) * loss + cfg.distill_weight * kd
+
+
+def train(
+    model: nn.Module,
+    split: Split,
+    runtime: Runtime,
+    cfg: TrainConfig,
+    *,
+    teacher: nn.Module | None = None,
+    desc: str = "training",
+    on_epoch_end: Callable[[int], None] | None = None,
+) -> nn.Module:
+    """Train ``model`` in place on ``split`` with augmentation; returns it in eval mode.
+
+    ``cfg.epochs`` may be fractional (e.g. 0.1 of an epoch for a quick test). ``on_epoch_end``
+    is called with the finished epoch's index (for checkpoints).
+    """
+    per_epoch = math.ceil(len(split) / cfg.batch_size)
+    steps = max(1, int(round(cfg.epochs * per_epoch)))
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                          weight_decay=cfg.weight_decay, nesterov=True)
+    sched = _scheduler(opt, cfg, steps)
+    if teacher is not None:
+        teacher.eval()
+    step, epoch = 0, 0
+    bar = tqdm(total=steps, desc=desc, unit="batch", disable=None)
+    while step < steps:
+        model.train()
+        for x, y in batches(split, cfg.batch_size, shuffle=True, train_augment=True,
+                            seed=cfg.seed + epoch, device=runtime.device,
+                            channels_last=runtime.channels_last):
+            with runtime.autocast():
+                logits = model(x)
+                loss = _loss(logits, y, x, teacher, cfg)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            bar.update(1)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
+            if step >= steps:
+                break
+        if on_epoch_end is not None:
+            on_epoch_end(epoch)
+        epoch += 1
+    bar.close()
+    return model.eval()
