@@ -60,6 +60,9 @@ def resolve_checkpoint(model: str, data: DataBundle, data_spec: str, checkpoint:
 def open_base(model: str, data_spec: str, checkpoint: str | None, runtime: Runtime, *,
               trust: bool = False, allow_train: bool = False, train_epochs: float = 5) -> Base:
     """Build ``model``, load its weights and the data; train a base first if allowed and needed."""
+    from amc.models import get_spec
+
+    get_spec(model)  # an unknown model is reported before any data is read
     data = load_data(data_spec)
     net = build_model(model, data.num_classes)
     path = resolve_checkpoint(model, data, data_spec, checkpoint, allow_train=allow_train)

@@ -133,28 +133,100 @@ def train(
                f"in {seconds / 60:.1f} min ({rt.precision}); saved {out}")
 
 
+@app.command()
+def search(
+    model: Annotated[Optional[str], typer.Option(help="built-in name or package.module:factory")] = None,
+    flops: Annotated[Optional[float], typer.Option(help="keep at most this fraction of the MACs, in (0, 1]")] = None,
+    params: Annotated[Optional[float], typer.Option(help="keep at most this fraction of the parameters instead")] = None,
+    method: Annotated[Optional[str], typer.Option(help="ddpg, optuna, random, uniform, global or sensitivity")] = None,
+    checkpoint: Annotated[Optional[str], typer.Option(help="base weights (default: found in $AMC_CHECKPOINTS or the cache)")] = None,
+    data: DataOpt = None,
+    episodes: Annotated[Optional[int], typer.Option(help="DDPG episodes or Optuna trials (default 400)")] = None,
+    warmup: Annotated[Optional[int], typer.Option(help="random DDPG warm-up episodes (default 100)")] = None,
+    reward: Annotated[Optional[str], typer.Option(help="acc (-error) or acc-flops (-error*log(MACs))")] = None,
+    criterion: Annotated[Optional[str], typer.Option(help="channel selection: l1, l2, taylor or random")] = None,
+    reconstruct: Annotated[Optional[bool], typer.Option("--reconstruct/--no-reconstruct", help="least-squares refit of the next layer")] = None,
+    proxy_size: Annotated[Optional[int], typer.Option(help="held-out images scored per policy (default 1000)")] = None,
+    calib_images: Annotated[Optional[int], typer.Option(help="training images for BN recalibration, 0 = off (default 500)")] = None,
+    max_sparsity: Annotated[Optional[float], typer.Option(help="largest fraction of a unit's channels removed (default 0.8)")] = None,
+    round_to: Annotated[Optional[int], typer.Option(help="round kept channels up to a multiple of this")] = None,
+    residual: Annotated[Optional[bool], typer.Option("--residual/--no-residual", help="also prune channels coupled by residual additions")] = None,
+    storage: Annotated[Optional[str], typer.Option(help="Optuna storage URL or .journal path (default runs/amc.journal)")] = None,
+    study: Annotated[Optional[str], typer.Option(help="study name (default: model-data-budget-method)")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="continue the study where it stopped")] = False,
+    seed: Annotated[Optional[int], typer.Option()] = None,
+    out: Annotated[Optional[str], typer.Option(help="where the best policy goes (default policies/best.json)")] = None,
+    env: Annotated[Optional[str], typer.Option("--env", help="a TOML search spec (envs/*.toml); flags override it")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:N or auto")] = None,
+    precision: Annotated[Optional[str], typer.Option(help="auto, bf16 or fp32")] = None,
+    no_train: Annotated[bool, typer.Option("--no-train", help="never train a missing base; say how instead")] = False,
+    trust_checkpoint: TrustOpt = False,
+) -> None:
+    """Search a per-layer pruning policy that meets a MACs (or parameter) budget."""
+    from amc.proxy import ProxyConfig
+    from amc.runtime import Runtime
+    from amc.search.context import SearchSettings, build_context
+    from amc.search.runner import SearchRun, run_search
+    from amc.search.spec import resolve
+
+    o = resolve({k: v for k, v in locals().items() if k not in ("env", "resume", "no_train", "trust_checkpoint")}, env)
+    if o["model"] is None:
+        raise AmcError("no model given: pass --model NAME (see 'amc models') or --env SPEC.toml")
+    if o["flops"] is not None and o["params"] is not None:
+        raise AmcError("--flops and --params contradict each other: give one budget")
+    kind, target = ("params", o["params"]) if o["params"] is not None else ("macs", o["flops"] if o["flops"] is not None else 0.5)
+    from amc.pruning.criteria import CRITERIA
+    from amc.env import REWARDS
+
+    if o["criterion"] not in CRITERIA:
+        raise AmcError(f"unknown criterion '{o['criterion']}': use one of {', '.join(CRITERIA)}")
+    if o["reward"] not in REWARDS:
+        raise AmcError(f"unknown reward '{o['reward']}': use one of {', '.join(REWARDS)}")
+    if o["proxy_size"] < 1 or o["calib_images"] < 0:
+        raise AmcError("--proxy-size must be at least 1 and --calib-images at least 0")
+    rt = Runtime.create(o["device"], o["precision"])
+    settings = SearchSettings(
+        model=o["model"], data=data_spec(o["data"]), checkpoint=o["checkpoint"], target=float(target), kind=kind,
+        max_sparsity=o["max_sparsity"], round_to=o["round_to"], residual=o["residual"],
+        proxy=ProxyConfig(size=o["proxy_size"], calib_images=o["calib_images"], criterion=o["criterion"],
+                          reconstruct=o["reconstruct"], seed=o["seed"]),
+        seed=o["seed"], trust_checkpoint=trust_checkpoint, allow_train=not no_train)
+    run = SearchRun(method=o["method"], episodes=o["episodes"], warmup=o["warmup"], reward=o["reward"],
+                    storage=o["storage"], study=o["study"], resume=resume, out=Path(o["out"]))
+    from amc.search.runner import METHODS
+
+    if run.method not in METHODS:
+        raise AmcError(f"unknown method '{run.method}': use one of {', '.join(METHODS)}")
+    ctx = build_context(settings, rt)
+    start = time.time()
+    policy = run_search(ctx, run)
+    m = policy.metrics
+    typer.echo(f"{run.method} on {settings.model} ({policy.dataset}, {kind} <= {target:g}): best held-out proxy "
+               f"accuracy {m['heldout_proxy_acc']:.2%} (unpruned {m['base_heldout_proxy_acc']:.2%}) at "
+               f"{policy.achieved['macs_ratio']:.3f} MACs, {policy.achieved['params_ratio']:.3f} params; "
+               f"{m['trials']} policies in study '{m['study']}' ({time.time() - start:.0f} s); wrote {run.out}")
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into one line and exit status 2."""
+    try:
+        from typer._click.exceptions import ClickException
+    except ImportError:  # typer versions that use click itself
+        from click.exceptions import ClickException  # type: ignore[no-redef]
     try:
         app(standalone_mode=False)
     except AmcError as exc:
         print(f"amc: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         print("amc: interrupted; completed work is saved (rerun with --resume where the command has it)",
               file=sys.stderr)
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
-        raise
+    except ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":

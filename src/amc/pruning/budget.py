@@ -1,0 +1,98 @@
+"""Budgets: keep at most a fraction of the base network's MACs (or parameters).
+
+``Budget`` turns per-unit sparsities into kept channel counts (with optional rounding to a
+multiple) and answers the two questions every searcher asks: does this policy fit, and how
+hard must unit ``t`` be pruned so that the budget stays reachable when every later unit is
+pruned as hard as allowed (AMC's action bound)?
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from amc.errors import AmcError
+from amc.pruning.units import UnitGraph
+
+__all__ = ["Budget"]
+
+KINDS = ("macs", "params")
+
+
+@dataclass
+class Budget:
+    """``target``: the largest allowed fraction of the base's ``kind`` (MACs or params), in (0, 1].
+
+    ``max_sparsity``: no unit loses more than this fraction of its channels.
+    ``round_to``: kept channel counts are rounded up to a multiple of this (1 = no rounding).
+    """
+
+    graph: UnitGraph
+    target: float
+    kind: str = "macs"
+    max_sparsity: float = 0.8
+    round_to: int = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise AmcError(f"unknown budget kind '{self.kind}': use macs or params")
+        if not (math.isfinite(self.target) and 0 < self.target <= 1):
+            raise AmcError(f"budget {self.target} is outside (0, 1]: pass e.g. --flops 0.5 to keep half the MACs")
+        if not 0 <= self.max_sparsity < 1:
+            raise AmcError(f"max sparsity {self.max_sparsity} is outside [0, 1): pass e.g. --max-sparsity 0.8")
+        if self.round_to < 1:
+            raise AmcError(f"--round-to must be at least 1, got {self.round_to}")
+        self.channels = self.graph.channels.astype(np.int64)
+        self.min_keep = self.keep(np.full(len(self.channels), self.max_sparsity))
+        base = self.graph.base_macs if self.kind == "macs" else self.graph.base_params
+        self._base = base
+        smallest = self.ratio(self.min_keep)
+        if smallest > self.target + 1e-12:
+            raise AmcError(
+                f"{self.kind} target {self.target:g} is unreachable with max sparsity {self.max_sparsity:g}"
+                f" on these units: the smallest reachable is {math.ceil(smallest * 1000) / 1000:g}"
+                " (raise the target or --max-sparsity)"
+            )
+
+    def keep(self, sparsity: np.ndarray) -> np.ndarray:
+        """Kept channels per unit for per-unit sparsities (fractions of channels removed)."""
+        s = np.clip(np.asarray(sparsity, dtype=np.float64), 0.0, 1.0)
+        k = np.maximum(1, np.round((1.0 - s) * self.channels)).astype(np.int64)
+        if self.round_to > 1:
+            k = np.minimum(self.channels, np.ceil(k / self.round_to).astype(np.int64) * self.round_to)
+        return k
+
+    def sparsity(self, keep: np.ndarray) -> np.ndarray:
+        """The sparsities that give exactly ``keep`` channels back through :meth:`keep`."""
+        return 1.0 - np.asarray(keep, dtype=np.float64) / self.channels
+
+    def ratio(self, keep: np.ndarray) -> float:
+        """Kept fraction of the base's MACs (or params) for kept channel counts ``keep``."""
+        macs, params = self.graph.cost(keep)
+        return (macs if self.kind == "macs" else params) / self._base
+
+    def ratios(self, keep: np.ndarray) -> tuple[float, float]:
+        """``(macs_ratio, params_ratio)`` for ``keep``."""
+        macs, params = self.graph.cost(keep)
+        return macs / self.graph.base_macs, params / self.graph.base_params
+
+    def fits(self, keep: np.ndarray) -> bool:
+        return self.ratio(keep) <= self.target + 1e-12
+
+    def min_sparsity(self, t: int, prefix_keep: np.ndarray) -> float:
+        """The least sparsity unit ``t`` needs so that the budget is met even if every unit
+        after ``t`` is pruned to ``max_sparsity``; ``prefix_keep`` holds units before ``t``."""
+        keep = self.min_keep.copy()
+        keep[:t] = prefix_keep[:t]
+        lo, hi = int(self.min_keep[t]), int(self.channels[t])  # lo always fits (checked above)
+        keep[t] = hi
+        if self.fits(keep):
+            return 0.0
+        while hi - lo > 1:  # largest feasible kept count, by bisection (cost is monotone)
+            mid = (lo + hi) // 2
+            keep[t] = mid
+            lo, hi = (mid, hi) if self.fits(keep) else (lo, mid)
+        keep[t] = lo
+        return float(self.sparsity(keep)[t])

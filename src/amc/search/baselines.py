@@ -1,0 +1,115 @@
+"""Hand-made policies every learned one must beat.
+
+- ``uniform``: the same sparsity for every unit, the least that meets the budget (bisection).
+- ``global``: "pruning at a glance": every filter's L1 norm divided by its number of weights,
+  pooled across units, the lowest removed until the budget is met, no unit beyond
+  ``max_sparsity``.
+- ``sensitivity``: prune one unit at a time at a few sparsities, measure held-out proxy
+  accuracy, then spend the budget where accuracy drops least per MAC saved.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from tqdm import tqdm
+
+from amc.pruning.criteria import filter_norms
+from amc.search.context import SearchContext
+
+__all__ = ["uniform_keep", "global_keep", "sensitivity_keep", "sensitivity_scan"]
+
+
+def uniform_keep(ctx: SearchContext) -> np.ndarray:
+    """The least uniform sparsity that fits the budget (bisection on the sparsity)."""
+    b = ctx.budget
+    n = len(b.channels)
+    lo, hi = 0.0, b.max_sparsity
+    if b.fits(b.keep(np.zeros(n))):
+        return b.keep(np.zeros(n))
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if b.fits(b.keep(np.full(n, mid))) else (mid, hi)
+    return b.keep(np.full(n, hi))
+
+
+def global_keep(ctx: SearchContext) -> np.ndarray:
+    """Remove the globally least important filters (normalised L1) until the budget fits."""
+    b = ctx.budget
+    scores = filter_norms(ctx.base.model, ctx.graph, p=1, per_weight=True)
+    unit_of = np.concatenate([np.full(len(s), i) for i, s in enumerate(scores)])
+    order = unit_of[np.argsort(np.concatenate(scores), kind="stable")]  # unit of each channel, weakest first
+    cap = b.channels - b.min_keep
+
+    def keep_after(r: int) -> np.ndarray:
+        removed = np.minimum(np.bincount(order[:r], minlength=len(scores)), cap)
+        return b.keep(b.sparsity(b.channels - removed))
+
+    lo, hi = 0, len(order)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if b.fits(keep_after(mid)) else (mid, hi)
+    return keep_after(lo) if b.fits(keep_after(lo)) else keep_after(hi)
+
+
+def sensitivity_scan(ctx: SearchContext, levels: tuple[float, ...] = (0.25, 0.5, 0.75),
+                     progress: bool = True) -> np.ndarray:
+    """Held-out proxy accuracy with one unit pruned at each level: shape ``(units, levels)``."""
+    b = ctx.budget
+    n = len(b.channels)
+    acc = np.zeros((n, len(levels)))
+    bar = tqdm(total=n * len(levels), desc="sensitivity scan", unit="eval", disable=not progress)
+    for i in range(n):
+        for j, s in enumerate(levels):
+            sparsity = np.zeros(n)
+            sparsity[i] = min(s, b.max_sparsity)
+            acc[i, j] = ctx.proxy.evaluate(b.keep(sparsity)).accuracy
+            bar.update(1)
+    bar.close()
+    return acc
+
+
+def sensitivity_keep(ctx: SearchContext, levels: tuple[float, ...] = (0.25, 0.5, 0.75),
+                     step: float = 0.05, progress: bool = True) -> np.ndarray:
+    """Greedy allocation on the interpolated sensitivity curves (see module docstring)."""
+    b = ctx.budget
+    n = len(b.channels)
+    curve_x = np.array((0.0, *levels))
+    base_acc = ctx.proxy.evaluate(b.keep(np.zeros(n))).accuracy
+    scan = sensitivity_scan(ctx, levels, progress)
+    curves = np.concatenate([np.full((n, 1), base_acc), scan], axis=1)
+    drop = lambda i, s: base_acc - np.interp(s, curve_x, curves[i])  # noqa: E731
+    s = np.zeros(n)
+    keep = b.keep(s)
+    best = -1
+    while not b.fits(keep):
+        best, best_value = -1, -np.inf
+        current = b.ratio(keep)
+        for i in range(n):
+            nxt = min(s[i] + step, b.max_sparsity)
+            if nxt <= s[i]:
+                continue
+            trial = s.copy()
+            trial[i] = nxt
+            saved = current - b.ratio(b.keep(trial))
+            cost = max(drop(i, nxt) - drop(i, s[i]), 0.0) + 1e-4
+            if saved > 0 and saved / cost > best_value:
+                best, best_value = i, saved / cost
+        if best < 0:
+            break
+        previous = s[best]
+        s[best] = min(s[best] + step, b.max_sparsity)
+        keep = b.keep(s)
+    if best >= 0:  # the last step may overshoot: back it off to the least sparsity that fits
+        s[best] = _least_fitting(b, s, best, previous)
+        keep = b.keep(s)
+    return keep
+
+
+def _least_fitting(b, s: np.ndarray, i: int, lo: float) -> float:
+    hi = s[i]
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        trial = s.copy()
+        trial[i] = mid
+        lo, hi = (lo, mid) if b.fits(b.keep(trial)) else (mid, hi)
+    return hi

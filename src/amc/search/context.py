@@ -1,0 +1,92 @@
+"""What every searcher shares: the base, its units, the budget, the proxy, and how a kept
+channel vector becomes a :class:`~amc.policy.Policy`.
+
+Searchers only decide *which* kept-channel vector to try; they all score it through the same
+:class:`~amc.proxy.ProxyEvaluator` (never four copies of the evaluation loop).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from amc.base import Base, open_base
+from amc.models import get_spec
+from amc.policy import Policy, provenance
+from amc.proxy import ProxyConfig, ProxyEvaluator
+from amc.pruning.budget import Budget
+from amc.pruning.units import UnitGraph
+from amc.runtime import Runtime
+
+__all__ = ["SearchSettings", "SearchContext", "build_context"]
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Everything that defines a search problem (and so a study): model, data, budget, proxy."""
+
+    model: str
+    data: str
+    checkpoint: str | None = None
+    target: float = 0.5
+    kind: str = "macs"
+    max_sparsity: float = 0.8
+    round_to: int = 1
+    residual: bool = False
+    proxy: ProxyConfig = field(default_factory=ProxyConfig)
+    seed: int = 0
+    trust_checkpoint: bool = False
+    allow_train: bool = True
+
+
+@dataclass
+class SearchContext:
+    settings: SearchSettings
+    base: Base
+    graph: UnitGraph
+    budget: Budget
+    proxy: ProxyEvaluator
+
+    def policy(self, keep: np.ndarray, method: str, metrics: dict[str, Any] | None = None) -> Policy:
+        """A policy file's content for kept channel counts ``keep``."""
+        macs_ratio, params_ratio = self.budget.ratios(keep)
+        sparsity = self.budget.sparsity(keep)
+        b = self.budget
+        return Policy(
+            model=self.settings.model,
+            checkpoint={"path": str(self.base.checkpoint), "sha256": self.base.checkpoint_sha256},
+            dataset=self.base.data.name,
+            budget={"kind": b.kind, "target": b.target, "max_sparsity": b.max_sparsity, "round_to": b.round_to},
+            achieved={"macs_ratio": macs_ratio, "params_ratio": params_ratio,
+                      "macs": macs_ratio * self.graph.base_macs, "params": params_ratio * self.graph.base_params},
+            sparsity={u.name: float(s) for u, s in zip(self.graph.units, sparsity)},
+            method=method,
+            criterion=self.settings.proxy.criterion,
+            reconstruct=self.settings.proxy.reconstruct,
+            residual=self.settings.residual,
+            metrics=dict(metrics or {}),
+            provenance=provenance(self.settings.seed),
+        )
+
+
+def unit_graph_for(model_name: str, base: Base, residual: bool) -> UnitGraph:
+    spec = get_spec(model_name)
+    if residual and not spec.residual_ok:
+        from amc.errors import AmcError
+
+        raise AmcError(f"--residual is not supported on {model_name}: its zero-padding shortcut is "
+                       "grouped wrongly by the dependency graph; prune block interiors only (drop --residual)")
+    size = tuple(base.data.train.images.shape[1:])
+    return UnitGraph(base.model, size, rule=spec.unit_rule, residual=residual)
+
+
+def build_context(settings: SearchSettings, runtime: Runtime) -> SearchContext:
+    """Open the base, find its units, check the budget and prepare the proxy."""
+    base = open_base(settings.model, settings.data, settings.checkpoint, runtime,
+                     trust=settings.trust_checkpoint, allow_train=settings.allow_train)
+    graph = unit_graph_for(settings.model, base, settings.residual)
+    budget = Budget(graph, settings.target, settings.kind, settings.max_sparsity, settings.round_to)
+    proxy = ProxyEvaluator(base.model, graph, base.data, runtime, settings.proxy)
+    return SearchContext(settings, base, graph, budget, proxy)

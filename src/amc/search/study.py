@@ -1,0 +1,95 @@
+"""Every evaluated policy is an Optuna trial: one storage for every searcher.
+
+The default storage is a journal file under ``runs/`` (safe against crashes, shareable by
+processes on one machine); ``--storage`` takes any Optuna URL (``sqlite:///runs/amc.db``,
+``postgresql://user:pass@host/db``) or a ``.journal`` path. A study is named by ``--study``
+(default: model, data set, budget and method), remembers the settings it was made with, and is
+continued with ``--resume``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState
+
+from amc.errors import AmcError
+
+__all__ = ["open_storage", "open_study", "record_trial", "completed", "best_trial", "default_study_name"]
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def open_storage(url: str | None, runs_dir: Path = Path("runs")):
+    """An Optuna storage for ``url`` (``None``: the journal file ``runs/amc.journal``)."""
+    if url is None or url.endswith(".journal") or "://" not in url:
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        path = Path(url) if url else runs_dir / "amc.journal"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    try:
+        if url.startswith(("postgresql", "mysql")):
+            return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=90)
+        return optuna.storages.RDBStorage(url)
+    except Exception as exc:  # connection and driver errors are the user's to fix
+        raise AmcError(f"cannot open storage {url}: {str(exc).splitlines()[0][:160]}") from None
+
+
+def default_study_name(model: str, dataset: str, kind: str, target: float, method: str) -> str:
+    return f"{model}-{dataset}-{kind}{target:g}-{method}"
+
+
+def open_study(storage, name: str, fingerprint: dict[str, Any], *, resume: bool,
+               sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
+    """Create study ``name``, or reopen it with ``resume`` if its settings match ``fingerprint``."""
+    existing = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+    if name in existing and not resume:
+        study = optuna.load_study(study_name=name, storage=storage)
+        n = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        if n:
+            raise AmcError(f"study '{name}' already has {n} evaluated policies: pass --resume to "
+                           "continue it, or --study NEW_NAME to start another")
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize",
+                                sampler=sampler, load_if_exists=True)
+    saved = study.user_attrs.get("settings")
+    if saved is None:
+        study.set_user_attr("settings", json.loads(json.dumps(fingerprint, default=str)))
+    elif saved != json.loads(json.dumps(fingerprint, default=str)):
+        diff = sorted(k for k in set(saved) | set(fingerprint) if saved.get(k) != json.loads(json.dumps(fingerprint, default=str)).get(k))
+        raise AmcError(f"study '{name}' was made with other settings ({', '.join(diff)}): "
+                       "use the same flags to resume, or --study NEW_NAME")
+    return study
+
+
+def trial_attrs(info: dict[str, Any], method: str) -> dict[str, Any]:
+    """JSON-safe user attributes of one evaluated policy."""
+    return {"method": method, "keep": [int(k) for k in info["keep"]],
+            "sparsity": [float(s) for s in info["sparsity"]], "accuracy": float(info["accuracy"]),
+            "macs_ratio": float(info["macs_ratio"]), "params_ratio": float(info["params_ratio"])}
+
+
+def record_trial(study: optuna.Study, unit_names: list[str], actions: list[float],
+                 info: dict[str, Any], method: str, episode: int) -> None:
+    """Add a finished policy (e.g. a DDPG episode) to ``study`` as a complete trial."""
+    trial = optuna.trial.create_trial(
+        params={n: float(np.clip(a, -1, 1)) for n, a in zip(unit_names, actions)},
+        distributions={n: FloatDistribution(-1.0, 1.0) for n in unit_names},
+        value=float(info["reward"]),
+        user_attrs={**trial_attrs(info, method), "episode": episode},
+    )
+    study.add_trial(trial)
+
+
+def completed(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+
+def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    done = completed(study)
+    return max(done, key=lambda t: (t.value, -t.number)) if done else None
