@@ -190,7 +190,8 @@ def search(
         max_sparsity=o["max_sparsity"], round_to=o["round_to"], residual=o["residual"],
         proxy=ProxyConfig(size=o["proxy_size"], calib_images=o["calib_images"], criterion=o["criterion"],
                           reconstruct=o["reconstruct"], seed=o["seed"]),
-        seed=o["seed"], trust_checkpoint=trust_checkpoint, allow_train=not no_train)
+        seed=o["seed"], trust_checkpoint=trust_checkpoint, allow_train=not no_train,
+        unstructured=str(o["method"]).startswith("unstructured"))
     run = SearchRun(method=o["method"], episodes=o["episodes"], warmup=o["warmup"], reward=o["reward"],
                     storage=o["storage"], study=o["study"], resume=resume, out=Path(o["out"]))
     from amc.search.runner import METHODS
@@ -201,10 +202,63 @@ def search(
     start = time.time()
     policy = run_search(ctx, run)
     m = policy.metrics
+    if policy.structure == "weights":
+        typer.echo(f"{run.method} on {settings.model} ({policy.dataset}): held-out proxy accuracy "
+                   f"{m['heldout_proxy_acc']:.2%} (unpruned {m['base_heldout_proxy_acc']:.2%}) with "
+                   f"{policy.achieved['nonzero_params_ratio']:.3f} of parameters non-zero; no dense speed-up "
+                   f"(same shapes and MACs); wrote {run.out}")
+        return
     typer.echo(f"{run.method} on {settings.model} ({policy.dataset}, {kind} <= {target:g}): best held-out proxy "
                f"accuracy {m['heldout_proxy_acc']:.2%} (unpruned {m['base_heldout_proxy_acc']:.2%}) at "
                f"{policy.achieved['macs_ratio']:.3f} MACs, {policy.achieved['params_ratio']:.3f} params; "
                f"{m['trials']} policies in study '{m['study']}' ({time.time() - start:.0f} s); wrote {run.out}")
+
+
+@app.command()
+def apply(
+    policy: Annotated[Path, typer.Argument(help="a policy JSON written by amc search")],
+    checkpoint: Annotated[Optional[str], typer.Option(help="base weights (default: the policy's checkpoint path)")] = None,
+    data: DataOpt = None,
+    finetune_epochs: Annotated[float, typer.Option(min=0, help="cosine-LR fine-tuning epochs (0 = none)")] = 1.0,
+    lr: Annotated[float, typer.Option(min=0, help="initial fine-tuning learning rate")] = 0.01,
+    distill: Annotated[bool, typer.Option("--distill", help="distil from the unpruned model while fine-tuning")] = False,
+    calib_images: Annotated[int, typer.Option(min=0, help="training images for BN recalibration (0 = off)")] = 2000,
+    latency: Annotated[bool, typer.Option("--latency/--no-latency", help="measure CPU/GPU latency")] = True,
+    out: Annotated[Optional[Path], typer.Option(help="output folder (default runs/apply/POLICY_NAME)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="apply a policy made for another checkpoint or data set")] = False,
+    seed: int = 0,
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
+    trust_checkpoint: TrustOpt = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Prune a base with a policy for real, fine-tune, measure, and save the smaller model."""
+    from amc.apply import ApplyConfig, apply_policy
+    from amc.base import open_base
+    from amc.policy import load_policy
+    from amc.runtime import Runtime
+    from amc.search.context import unit_graph_for
+
+    pol = load_policy(policy)
+    rt = Runtime.create(device, precision)
+    ckpt = checkpoint or pol.checkpoint.get("path")
+    base = open_base(pol.model, data_spec(data), ckpt, rt, trust=trust_checkpoint)
+    graph = unit_graph_for(pol.model, base, pol.residual)
+    out = out or Path("runs") / "apply" / policy.stem
+    cfg = ApplyConfig(finetune_epochs=finetune_epochs, lr=lr, distill=distill, calib_images=calib_images,
+                      latency=latency, seed=seed)
+    m = apply_policy(pol, base, graph, cfg, out, force=force)
+    if as_json:
+        _echo_json(m)
+        return
+    line = (f"{pol.model} pruned to {m['macs_ratio']:.3f} MACs / {m['params_ratio']:.3f} params: test "
+            f"{m['base_test_acc']:.2%} -> {m['pruned_test_acc']:.2%} pruned")
+    if "finetuned_test_acc" in m:
+        line += f" -> {m['finetuned_test_acc']:.2%} fine-tuned"
+    if latency:
+        line += (f"; latency b64 {m['base_latency_b64_ms']:.1f} -> {m['pruned_latency_b64_ms']:.1f} ms, "
+                 f"b1 {m['base_latency_b1_ms']:.2f} -> {m['pruned_latency_b1_ms']:.2f} ms")
+    typer.echo(line + f"; wrote {out}/pruned.pt")
 
 
 def main() -> None:
@@ -213,6 +267,9 @@ def main() -> None:
         from typer._click.exceptions import ClickException
     except ImportError:  # typer versions that use click itself
         from click.exceptions import ClickException  # type: ignore[no-redef]
+    import logging
+
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # CUDA_HOME notices
     try:
         app(standalone_mode=False)
     except AmcError as exc:

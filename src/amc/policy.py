@@ -43,6 +43,7 @@ class Policy:
     criterion: str
     reconstruct: bool = False
     residual: bool = False
+    structure: str = "channels"  # "channels" (units cut out) or "weights" (unstructured zeros)
     metrics: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     schema: str = SCHEMA
@@ -106,6 +107,8 @@ def load_policy(path: str | Path) -> Policy:
     _number(budget["target"], "budget.target")
     if not isinstance(raw["checkpoint"], dict):
         raise AmcError(f"policy {path}: 'checkpoint' must be an object with 'path' and 'sha256'")
+    if raw.get("structure", "channels") not in ("channels", "weights"):
+        raise AmcError(f"policy {path}: 'structure' must be 'channels' or 'weights'")
     known = {f for f in Policy.__dataclass_fields__}
     unknown = [k for k in raw if k not in known]
     if unknown:

@@ -38,7 +38,7 @@ class ProxyConfig:
     (l1, l2, taylor, random). ``reconstruct``: least-squares refit of consumer layers."""
 
     size: int = 1000
-    calib_images: int = 1000
+    calib_images: int = 500
     criterion: str = "l1"
     reconstruct: bool = False
     batch_size: int = 500
@@ -74,6 +74,8 @@ class ProxyEvaluator:
             inputs = self._calib or [x for x, _ in self._eval]
             self.reconstructor = Reconstructor(model, graph, inputs[:2], seed=config.seed)
         self._cache: dict[tuple[int, ...], ProxyResult] = {}
+        self.totals: dict[str, float] = {}  # seconds per stage over all uncached evaluations
+        self.evaluations = 0
 
     def build(self, keep: np.ndarray, timings: dict[str, float] | None = None) -> nn.Module:
         """The pruned (and, as configured, reconstructed and recalibrated) network for ``keep``."""
@@ -100,6 +102,13 @@ class ProxyEvaluator:
             total += len(y)
         return correct / max(total, 1)
 
+    def recalibrated_accuracy(self, net: nn.Module) -> float:
+        """Accuracy of an already-modified network after BN recalibration (not cached)."""
+        self.runtime.prepare(net)
+        if self._calib:
+            recalibrate_bn(net, self._calib, self.runtime.autocast)
+        return self.accuracy(net.eval())
+
     def evaluate(self, keep: np.ndarray) -> ProxyResult:
         """Held-out accuracy of the network pruned to ``keep`` (cached by ``keep``)."""
         key = tuple(int(k) for k in keep)
@@ -112,6 +121,9 @@ class ProxyEvaluator:
         timings["forward"] = time.perf_counter() - t
         result = ProxyResult(acc, sum(len(y) for _, y in self._eval), timings)
         self._cache[key] = result
+        self.evaluations += 1
+        for stage, seconds in timings.items():
+            self.totals[stage] = self.totals.get(stage, 0.0) + seconds
         return result
 
     def base_accuracy(self) -> float:

@@ -34,6 +34,7 @@ class Budget:
     kind: str = "macs"
     max_sparsity: float = 0.8
     round_to: int = 1
+    check_reachable: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -49,12 +50,32 @@ class Budget:
         base = self.graph.base_macs if self.kind == "macs" else self.graph.base_params
         self._base = base
         smallest = self.ratio(self.min_keep)
-        if smallest > self.target + 1e-12:
+        if self.check_reachable and smallest > self.target + 1e-12:
             raise AmcError(
                 f"{self.kind} target {self.target:g} is unreachable with max sparsity {self.max_sparsity:g}"
                 f" on these units: the smallest reachable is {math.ceil(smallest * 1000) / 1000:g}"
                 " (raise the target or --max-sparsity)"
             )
+
+    def __deepcopy__(self, memo: dict) -> Budget:
+        return self  # immutable once built
+
+    def fill(self, keep: np.ndarray) -> np.ndarray:
+        """Add channels back, one step at a time to the most-pruned unit, while the budget
+        holds: rounding then wastes at most one step's worth of the budget."""
+        keep = keep.copy()
+        open_units = set(np.flatnonzero(keep < self.channels))
+        while open_units:
+            i = max(open_units, key=lambda u: (1 - keep[u] / self.channels[u], -u))
+            trial = keep.copy()
+            trial[i] = min(self.channels[i], keep[i] + self.round_to)
+            if self.fits(trial):
+                keep = trial
+                if keep[i] >= self.channels[i]:
+                    open_units.discard(i)
+            else:
+                open_units.discard(i)
+        return keep
 
     def keep(self, sparsity: np.ndarray) -> np.ndarray:
         """Kept channels per unit for per-unit sparsities (fractions of channels removed)."""

@@ -80,6 +80,9 @@ class UnitGraph:
                            "whose outputs can shrink): nothing to search")
         self._build_cost_tables(model)
 
+    def __deepcopy__(self, memo: dict) -> UnitGraph:
+        return self  # immutable once built; copies of environments share it
+
     # -- discovery ---------------------------------------------------------------------------
     def _find_units(self, model: nn.Module, rule: str, residual: bool) -> list[Unit]:
         order = {info.name: i for i, info in enumerate(self.layers)}

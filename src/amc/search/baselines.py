@@ -1,6 +1,8 @@
 """Hand-made policies every learned one must beat.
 
-- ``uniform``: the same sparsity for every unit, the least that meets the budget (bisection).
+- ``uniform``: the same sparsity for every unit, the least that meets the budget (bisection),
+  then single channels added back to the most-pruned units while the budget holds (so channel
+  rounding does not waste budget; sparsities stay equal to within one channel).
 - ``global``: "pruning at a glance": every filter's L1 norm divided by its number of weights,
   pooled across units, the lowest removed until the budget is met, no unit beyond
   ``max_sparsity``.
@@ -29,7 +31,7 @@ def uniform_keep(ctx: SearchContext) -> np.ndarray:
     for _ in range(50):
         mid = (lo + hi) / 2
         lo, hi = (lo, mid) if b.fits(b.keep(np.full(n, mid))) else (mid, hi)
-    return b.keep(np.full(n, hi))
+    return b.fill(b.keep(np.full(n, hi)))
 
 
 def global_keep(ctx: SearchContext) -> np.ndarray:

@@ -39,6 +39,7 @@ class SearchSettings:
     seed: int = 0
     trust_checkpoint: bool = False
     allow_train: bool = True
+    unstructured: bool = False  # the budget counts non-zero weights; channel units stay whole
 
 
 @dataclass
@@ -87,6 +88,7 @@ def build_context(settings: SearchSettings, runtime: Runtime) -> SearchContext:
     base = open_base(settings.model, settings.data, settings.checkpoint, runtime,
                      trust=settings.trust_checkpoint, allow_train=settings.allow_train)
     graph = unit_graph_for(settings.model, base, settings.residual)
-    budget = Budget(graph, settings.target, settings.kind, settings.max_sparsity, settings.round_to)
+    budget = Budget(graph, settings.target, settings.kind, settings.max_sparsity, settings.round_to,
+                    check_reachable=not settings.unstructured)
     proxy = ProxyEvaluator(base.model, graph, base.data, runtime, settings.proxy)
     return SearchContext(settings, base, graph, budget, proxy)

@@ -23,7 +23,8 @@ from amc.search.context import SearchContext
 
 __all__ = ["METHODS", "SearchRun", "run_search"]
 
-METHODS = ("ddpg", "optuna", "random", "uniform", "global", "sensitivity")
+METHODS = ("ddpg", "optuna", "random", "uniform", "global", "sensitivity", "unstructured-local",
+           "unstructured-global")
 LEARNED = ("ddpg", "optuna", "random")
 
 
@@ -146,6 +147,32 @@ def _run_baseline(ctx: SearchContext, run: SearchRun, study: optuna.Study) -> No
                                                     for s in info["sparsity"]], info, run.method, 0)
 
 
+def _unstructured_policy(ctx: SearchContext, run: SearchRun) -> Policy:
+    """Magnitude pruning of individual weights (no study: nothing to search, one policy)."""
+    import copy
+
+    from amc.pruning import unstructured
+
+    s = ctx.settings
+    if s.kind != "params":
+        raise AmcError("unstructured pruning reduces non-zero weights, not dense MACs: pass --params TARGET")
+    mode = run.method.split("-", 1)[1]
+    per_layer = unstructured.sparsities(ctx.base.model, s.target, mode)
+    net = unstructured.make_permanent(unstructured.apply_masks(copy.deepcopy(ctx.base.model), per_layer))
+    acc = ctx.proxy.recalibrated_accuracy(net)
+    nonzero = sum(int((p != 0).sum()) for p in net.parameters()) / ctx.graph.base_params
+    policy = ctx.policy(ctx.budget.channels, run.method, {
+        "heldout_proxy_acc": acc, "base_heldout_proxy_acc": ctx.proxy.base_accuracy(), "trials": 1,
+        "study": None, "note": "unstructured: zeros give no dense speed-up (same shapes, same MACs)",
+        "nonzero_weight_fraction": unstructured.nonzero_fraction(net)})
+    policy.sparsity, policy.structure = per_layer, "weights"
+    policy.achieved = {"macs_ratio": 1.0, "params_ratio": 1.0, "nonzero_params_ratio": nonzero,
+                       "macs": ctx.graph.base_macs, "params": ctx.graph.base_params}
+    policy.budget["kind"] = "nonzero-params"
+    save_policy(policy, run.out)
+    return policy
+
+
 def run_search(ctx: SearchContext, run: SearchRun) -> Policy:
     """Search with ``run.method`` and write the best policy to ``run.out``; returns it."""
     if run.method not in METHODS:
@@ -155,6 +182,8 @@ def run_search(ctx: SearchContext, run: SearchRun) -> Policy:
     if run.method == "ddpg" and run.warmup >= run.episodes:
         raise AmcError(f"--warmup ({run.warmup}) must be smaller than --episodes ({run.episodes}): "
                        "warm-up episodes are random, the agent learns after them")
+    if run.method.startswith("unstructured"):
+        return _unstructured_policy(ctx, run)
     s = ctx.settings
     name = run.study or studies.default_study_name(s.model, ctx.base.data.name, s.kind, s.target, run.method)
     storage = studies.open_storage(run.storage, run.runs_dir)

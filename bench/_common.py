@@ -1,0 +1,56 @@
+"""Shared helpers of the benchmark scripts: where the data and bases are, machine facts,
+and writing results to bench/results/*.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def data_spec() -> str:
+    return os.environ.get("AMC_DATA", "cifar10")
+
+
+def base_checkpoint(model: str) -> Path:
+    """The zoo base for ``model`` on the data set (from $AMC_CHECKPOINTS)."""
+    from amc.checkpoints import find_base
+    from amc.data import load_data
+
+    found = find_base(model, load_data(data_spec()).name)
+    if found is None:
+        sys.exit(f"no base for {model}: set AMC_CHECKPOINTS to the zoo, or train one with 'amc train --model {model}'")
+    return found
+
+
+def machine() -> dict:
+    cpu = platform.processor() or ""
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "python": platform.python_version(), "cuda": torch.cuda.is_available()}
+
+
+def write_result(name: str, payload: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).parent).stdout.strip()
+    payload = {"benchmark": name, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               "command": " ".join([Path(sys.executable).name, *sys.argv]), "commit": commit,
+               "machine": machine(), **payload}
+    path = RESULTS / f"{name}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+    print(f"wrote {path}")
+    return path

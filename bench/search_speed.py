@@ -1,0 +1,104 @@
+"""Benchmark 1 (search speed) and the quality half of the search targets.
+
+Runs one search per (model, method, precision) exactly as `amc search` does, and reports
+wall time, episodes per minute, the per-episode breakdown (pruning, reconstruction, BN
+recalibration, forward passes, everything else = agent + environment), peak RSS, and the best
+held-out proxy accuracy. Writes bench/results/search_speed[-quick].json.
+
+    python bench/search_speed.py --models resnet56 mobilenetv2 --episodes 400 --warmup 100
+    python bench/search_speed.py --quick            # CI: resnet20, 6 episodes
+Needs AMC_DATA (an ImageFolder tree or cifar10) and AMC_CHECKPOINTS (the zoo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import RESULTS, base_checkpoint, data_spec, write_result  # noqa: E402
+
+from amc.proxy import ProxyConfig  # noqa: E402
+from amc.runtime import Runtime  # noqa: E402
+from amc.search.context import SearchSettings, build_context  # noqa: E402
+from amc.search.runner import SearchRun, run_search  # noqa: E402
+
+
+RESULTS_POLICIES = RESULTS / "policies"
+
+
+def one(model: str, method: str, precision: str, episodes: int, warmup: int, proxy: ProxyConfig, seed: int) -> dict:
+    rt = Runtime.create("auto", precision)
+    settings = SearchSettings(model=model, data=data_spec(), checkpoint=str(base_checkpoint(model)), target=0.5,
+                              proxy=replace(proxy, seed=seed), seed=seed, allow_train=False)
+    t0 = time.time()
+    ctx = build_context(settings, rt)
+    setup = time.time() - t0
+    # studies stay under runs/bench (reusable, not committed); the best policy is kept as a result
+    out = RESULTS_POLICIES / f"{model}-{method}-{rt.precision}.json"
+    run = SearchRun(method=method, episodes=episodes, warmup=warmup, runs_dir=Path("runs/bench"), out=out,
+                    study=f"bench-{model}-{method}-{rt.precision}-{episodes}-{int(time.time())}",
+                    progress=sys.stderr.isatty())
+    t1 = time.time()
+    policy = run_search(ctx, run)
+    wall = time.time() - t1
+    n = max(ctx.proxy.evaluations, 1)
+    stages = {k: v / n for k, v in ctx.proxy.totals.items()}
+    per_episode = wall / episodes
+    stages["other (agent, env, study)"] = per_episode - sum(stages.values())
+    forward = stages.get("forward", 0) + stages.get("recalibrate", 0)
+    return {
+        "model": model, "method": method, "precision": rt.precision, "episodes": episodes, "warmup": warmup,
+        "setup_seconds": round(setup, 2), "search_seconds": round(wall, 1), "minutes": round(wall / 60, 2),
+        "episodes_per_minute": round(episodes / wall * 60, 1), "seconds_per_episode": round(per_episode, 3),
+        "breakdown_seconds_per_episode": {k: round(v, 4) for k, v in stages.items()},
+        "episode_over_forward_ratio": round(per_episode / max(forward, 1e-9), 3),
+        "share_outside_forward": round(1 - forward / per_episode, 3),
+        "unique_policies_evaluated": ctx.proxy.evaluations,
+        "best_heldout_proxy_acc": policy.metrics["heldout_proxy_acc"],
+        "base_heldout_proxy_acc": policy.metrics["base_heldout_proxy_acc"],
+        "achieved_macs_ratio": policy.achieved["macs_ratio"],
+        "sparsity": policy.sparsity,
+        "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", nargs="+", default=["resnet56", "mobilenetv2"])
+    ap.add_argument("--methods", nargs="+", default=["ddpg"])
+    ap.add_argument("--precisions", nargs="+", default=["bf16"])
+    ap.add_argument("--episodes", type=int, default=400)
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--proxy-size", type=int, default=ProxyConfig.size)
+    ap.add_argument("--calib-images", type=int, default=ProxyConfig.calib_images)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--quick", action="store_true", help="CI size: resnet20, 6 episodes, small proxy")
+    ap.add_argument("--tag", default="")
+    a = ap.parse_args()
+    if a.quick:
+        a.models, a.episodes, a.warmup, a.proxy_size, a.calib_images = ["resnet20"], 6, 2, 200, 100
+    proxy = ProxyConfig(size=a.proxy_size, calib_images=a.calib_images)
+    rows = []
+    for model in a.models:
+        for method in a.methods:
+            for precision in a.precisions:
+                r = one(model, method, precision, a.episodes, a.warmup, proxy, a.seed)
+                rows.append(r)
+                print(f"{model:<12} {method:<8} {r['precision']:<5} {r['minutes']:6.2f} min  "
+                      f"{r['episodes_per_minute']:6.1f} ep/min  {r['seconds_per_episode']:.3f} s/ep  "
+                      f"outside forward {r['share_outside_forward']:.0%}  best {r['best_heldout_proxy_acc']:.2%}  "
+                      f"rss {r['peak_rss_gib']} GiB", flush=True)
+    name = "search_speed" + ("-quick" if a.quick else "") + (f"-{a.tag}" if a.tag else "")
+    write_result(name, {"args": vars(a), "rows": rows})
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    main()

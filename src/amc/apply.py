@@ -1,0 +1,136 @@
+"""Apply a policy for real: check it against the base, cut the channels, recalibrate,
+fine-tune (optionally distilling from the unpruned base), measure, and save a pruned model
+that loads on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from amc.base import Base
+from amc.checkpoints import atomic_write_bytes
+from amc.errors import AmcError
+from amc.macs import count_macs, count_params
+from amc.policy import Policy
+from amc.proxy import ProxyConfig, ProxyEvaluator
+from amc.pruned import save_pruned
+from amc.pruning.budget import Budget
+from amc.pruning.units import UnitGraph
+from amc.training import TrainConfig, evaluate, train
+
+__all__ = ["ApplyConfig", "check_policy", "policy_keep", "apply_policy"]
+
+
+@dataclass(frozen=True)
+class ApplyConfig:
+    """Fine-tuning (``finetune_epochs`` of cosine LR from ``lr``; ``distill`` adds knowledge
+    distillation from the unpruned base), BN recalibration images, latency on or off."""
+
+    finetune_epochs: float = 1.0
+    lr: float = 0.01
+    distill: bool = False
+    calib_images: int = 2000
+    latency: bool = True
+    seed: int = 0
+
+
+def check_policy(policy: Policy, base: Base, graph: UnitGraph, *, force: bool = False) -> None:
+    """Refuse a policy made for another model, checkpoint, data set or set of units."""
+    if policy.model != base.model_name:
+        raise AmcError(f"the policy is for model '{policy.model}', not '{base.model_name}': pass --model {policy.model}")
+    if policy.structure == "weights":
+        from amc.pruning.unstructured import weight_layers
+
+        names = {n for n, _ in weight_layers(base.model)}
+    else:
+        names = set(graph.names())
+    unknown = sorted(set(policy.sparsity) - names)
+    if unknown:
+        raise AmcError(f"the policy names module '{unknown[0]}', which is not a prunable unit of {base.model_name}")
+    missing = sorted(names - set(policy.sparsity))
+    if missing:
+        raise AmcError(f"the policy has no sparsity for unit '{missing[0]}' of {base.model_name}: regenerate it")
+    if force:
+        return
+    sha = policy.checkpoint.get("sha256")
+    if sha and base.checkpoint_sha256 and sha != base.checkpoint_sha256:
+        raise AmcError(f"the policy was made for checkpoint {policy.checkpoint.get('path')} (sha256 {sha[:12]}...),"
+                       f" not {base.checkpoint}: pass that --checkpoint, or --force to apply it anyway")
+    if policy.dataset != base.data.name:
+        raise AmcError(f"the policy was made on data set '{policy.dataset}', not '{base.data.name}': "
+                       "pass the same --data, or --force")
+
+
+def policy_keep(policy: Policy, graph: UnitGraph) -> np.ndarray:
+    """Kept channels per unit (in the graph's order) for the policy's sparsities."""
+    b = policy.budget
+    sparsity = np.array([policy.sparsity[n] for n in graph.names()])
+    budget = Budget.__new__(Budget)  # no reachability check: only the rounding rule is needed
+    budget.graph, budget.round_to = graph, int(b.get("round_to", 1))
+    budget.channels = graph.channels.astype(np.int64)
+    return Budget.keep(budget, sparsity)
+
+
+def _measure(net: nn.Module, base: Base, prefix: str, splits=("heldout", "test")) -> dict:
+    return {f"{prefix}{s}_acc": evaluate(net, base.data.split(s), base.runtime) for s in splits}
+
+
+def apply_policy(policy: Policy, base: Base, graph: UnitGraph, cfg: ApplyConfig, out_dir: Path,
+                 *, force: bool = False, progress: bool = True) -> dict:
+    """Prune ``base`` with ``policy``, fine-tune, measure, and write ``out_dir``/{pruned.pt,
+    metrics.json, policy.json}. Returns the metrics."""
+    check_policy(policy, base, graph, force=force)
+    rt = base.runtime
+    t0 = time.time()
+    proxy = ProxyEvaluator(base.model, graph, base.data, rt,
+                           ProxyConfig(size=len(base.data.heldout), calib_images=cfg.calib_images,
+                                       criterion=policy.criterion, reconstruct=policy.reconstruct, seed=cfg.seed))
+    if policy.structure == "weights":
+        import copy
+
+        from amc.pruning import unstructured
+
+        keep = graph.channels.astype(int)
+        net = unstructured.apply_masks(copy.deepcopy(base.model), policy.sparsity)
+        proxy.recalibrated_accuracy(net)
+    else:
+        keep = policy_keep(policy, graph)
+        net = proxy.build(keep)
+    metrics: dict = {"policy_method": policy.method, "model": base.model_name, "dataset": base.data.name,
+                     "macs_ratio": count_macs(net, graph.input_size) / graph.base_macs,
+                     "params_ratio": count_params(net) / graph.base_params,
+                     "macs": count_macs(net, graph.input_size), "params": count_params(net),
+                     "config": asdict(cfg), "precision": rt.precision}
+    metrics.update(_measure(base.model, base, "base_"))
+    metrics.update(_measure(net, base, "pruned_"))
+    if cfg.finetune_epochs > 0:
+        tcfg = TrainConfig(epochs=cfg.finetune_epochs, lr=cfg.lr, schedule="cosine", seed=cfg.seed,
+                           distill_weight=0.7 if cfg.distill else 0.0)
+        train(net, base.data.train, rt, tcfg, teacher=base.model if cfg.distill else None, desc="fine-tuning")
+        metrics.update(_measure(net, base, "finetuned_"))
+    if policy.structure == "weights":
+        from amc.pruning.unstructured import make_permanent, nonzero_fraction
+
+        make_permanent(net)
+        metrics["nonzero_weight_fraction"] = nonzero_fraction(net)
+        metrics["note"] = "unstructured: zeros give no dense speed-up (same shapes, same MACs)"
+    if cfg.latency:
+        from amc.latency import measure_latency  # imports torch.utils.benchmark: only when used
+
+        for bs in (1, 64):
+            metrics[f"base_latency_b{bs}_ms"] = 1e3 * measure_latency(base.model, rt, bs, graph.input_size)
+            metrics[f"pruned_latency_b{bs}_ms"] = 1e3 * measure_latency(net, rt, bs, graph.input_size)
+    metrics["seconds"] = round(time.time() - t0, 1)
+    meta = {"model": base.model_name, "num_classes": base.data.num_classes, "keep": [int(k) for k in keep],
+            "residual": policy.residual, "input_size": list(graph.input_size), "dataset": base.data.name,
+            "policy": json.loads(policy.to_json()), "metrics": metrics}
+    save_pruned(out_dir / "pruned.pt", net, meta)
+    atomic_write_bytes(out_dir / "policy.json", policy.to_json().encode())
+    atomic_write_bytes(out_dir / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
+    return metrics

@@ -1,0 +1,76 @@
+"""Fixtures: tiny data the tests make themselves, an isolated cache, and the real data.
+
+Tests that need ``../shared`` (the real cifar10-jpeg and the zoo) take the ``shared`` fixture:
+it reads AMC_DATA and AMC_CHECKPOINTS, skips when they are unset on a developer's machine, and
+fails under CI=true, where a skipped real-data test would hide a broken setup.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@dataclass(frozen=True)
+class Shared:
+    data: Path
+    checkpoints: Path
+
+    def zoo(self, model: str) -> Path:
+        return self.checkpoints / "zoo" / f"{model}-cifar10jpeg.pt"
+
+    def akamaster(self, depth: int) -> Path:
+        return next((self.checkpoints / "akamaster").glob(f"resnet{depth}-*.th"))
+
+
+def _need(reason: str):
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI=true but {reason}: CI must run the real-data tests")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def shared() -> Shared:
+    data, ckpt = os.environ.get("AMC_DATA"), os.environ.get("AMC_CHECKPOINTS")
+    if not data or not ckpt:
+        _need("AMC_DATA and AMC_CHECKPOINTS are not set")
+    s = Shared(Path(data), Path(ckpt))
+    if not (s.data / "train").is_dir() or not (s.checkpoints / "zoo").is_dir():
+        _need(f"{s.data} or {s.checkpoints}/zoo is missing")
+    return s
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory, monkeypatch):
+    """Each test session gets its own cache; real-data tests share the developer's cache."""
+    cache = os.environ.get("AMC_TEST_CACHE") or str(tmp_path_factory.getbasetemp() / "cache")
+    monkeypatch.setenv("AMC_CACHE", cache)
+
+
+def make_imagefolder(root: Path, classes: int = 3, train: int = 20, test: int = 5, size: int = 32,
+                     seed: int = 0) -> Path:
+    """A learnable ImageFolder tree: each class has its own mean colour plus noise."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", train), ("test", test)):
+        for c in range(classes):
+            d = root / split / f"class{c}"
+            d.mkdir(parents=True, exist_ok=True)
+            colour = np.array([(c * 97) % 256, (c * 53 + 80) % 256, (c * 31 + 160) % 256])
+            for i in range(n):
+                img = np.clip(colour + rng.normal(0, 40, (size, size, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(img).save(d / f"{i:04d}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    return make_imagefolder(tmp_path_factory.mktemp("tiny"))

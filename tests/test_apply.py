@@ -1,0 +1,53 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from amc.apply import ApplyConfig, apply_policy
+from amc.errors import AmcError
+from amc.policy import load_policy
+from amc.pruned import load_pruned
+from amc.search.runner import SearchRun, run_search
+from helpers import tiny_context
+
+
+@pytest.fixture(scope="module")
+def ctx(tiny_data, tmp_path_factory):
+    return tiny_context(tiny_data, tmp_path_factory.mktemp("ckpt"))
+
+
+@pytest.fixture(scope="module")
+def policy(ctx, tmp_path_factory):
+    out = tmp_path_factory.mktemp("pol")
+    run_search(ctx, SearchRun(method="uniform", runs_dir=out, out=out / "uniform.json", progress=False))
+    return load_policy(out / "uniform.json")
+
+
+def test_apply_round_trip_gives_identical_outputs(ctx, policy, tmp_path):
+    cfg = ApplyConfig(finetune_epochs=0.2, calib_images=20, latency=False)
+    metrics = apply_policy(policy, ctx.base, ctx.graph, cfg, tmp_path, progress=False)
+    assert metrics["macs_ratio"] == pytest.approx(policy.achieved["macs_ratio"])
+    assert {"base_test_acc", "pruned_test_acc", "finetuned_test_acc"} <= set(metrics)
+    model, meta = load_pruned(tmp_path / "pruned.pt")
+    assert meta["keep"] == [int(k) for k in np.asarray(meta["keep"])]
+    x = torch.randn(4, 3, 32, 32)
+    saved = torch.load(tmp_path / "pruned.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in saved.items())
+    with torch.no_grad():
+        assert model(x).shape == (4, 3)
+    assert json.loads((tmp_path / "metrics.json").read_text())["params"] == metrics["params"]
+
+
+def test_policy_for_another_model_or_checkpoint_is_refused(ctx, policy, tmp_path):
+    from dataclasses import replace
+
+    with pytest.raises(AmcError, match="for model 'resnet56'"):
+        apply_policy(replace(policy, model="resnet56"), ctx.base, ctx.graph, ApplyConfig(), tmp_path)
+    other = replace(policy, checkpoint={"path": "other.pt", "sha256": "0" * 64})
+    with pytest.raises(AmcError, match="--force"):
+        apply_policy(other, ctx.base, ctx.graph, ApplyConfig(), tmp_path)
+    bad_names = replace(policy, sparsity={**policy.sparsity, "layer9.conv": 0.5})
+    with pytest.raises(AmcError, match="'layer9.conv', which is not a prunable unit"):
+        apply_policy(bad_names, ctx.base, ctx.graph, ApplyConfig(), tmp_path)
+    assert not (tmp_path / "pruned.pt").exists()

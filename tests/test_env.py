@@ -1,0 +1,57 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+from amc.env import ENV_ID, PruningEnv
+from amc.models import build_model
+from amc.pruning.budget import Budget
+from amc.pruning.units import UnitGraph
+
+
+@pytest.fixture(scope="module")
+def budget():
+    return Budget(UnitGraph(build_model("resnet20")), 0.5)
+
+
+def fake_accuracy(keep):  # more channels kept -> higher accuracy; deterministic
+    return float(np.mean(keep / keep.max()))
+
+
+def test_passes_gymnasium_and_sb3_checkers(budget):
+    env = gym.make(ENV_ID, budget=budget, evaluate=fake_accuracy)
+    gym_check_env(env.unwrapped, skip_render_check=True)
+    sb3_check_env(PruningEnv(budget, fake_accuracy), warn=True)
+
+
+@pytest.mark.parametrize("reward", ["acc", "acc-flops"])
+def test_every_episode_meets_the_budget(budget, reward):
+    env = PruningEnv(budget, fake_accuracy, reward)
+    rng = np.random.default_rng(0)
+    for episode in range(25):
+        obs, _ = env.reset(seed=episode)
+        assert env.observation_space.contains(obs)
+        for t in range(env.n):
+            obs, r, term, trunc, info = env.step(rng.uniform(-1, 1, 1).astype(np.float32))
+            assert env.observation_space.contains(obs)
+            assert term == (t == env.n - 1) and not trunc
+        assert info["macs_ratio"] <= 0.5 + 1e-9
+        err = 1 - info["accuracy"]
+        expected = -err if reward == "acc" else -err * np.log(info["macs_ratio"] * budget.graph.base_macs)
+        assert r == pytest.approx(expected)
+
+
+def test_action_maps_to_sparsity_range(budget):
+    env = PruningEnv(budget, fake_accuracy)
+    env.reset()
+    assert env.sparsity_for(1.0) == pytest.approx(budget.max_sparsity)
+    assert env.sparsity_for(-1.0) == pytest.approx(budget.min_sparsity(0, budget.channels))
+
+
+def test_all_minus_one_episode_is_bounded_up_to_the_budget(budget):
+    env = PruningEnv(budget, fake_accuracy)
+    env.reset()
+    for _ in range(env.n):  # the agent asks for no pruning at all: the bound forces enough
+        *_, info = env.step(np.array([-1.0], dtype=np.float32))
+    assert 0.45 < info["macs_ratio"] <= 0.5

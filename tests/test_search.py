@@ -1,0 +1,85 @@
+"""Searchers end to end on a tiny real problem (resnet20, 3 synthetic classes)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from amc.errors import AmcError
+from amc.search.runner import SearchRun, run_search
+from helpers import tiny_context
+
+
+@pytest.fixture(scope="module")
+def ctx(tiny_data, tmp_path_factory):
+    return tiny_context(tiny_data, tmp_path_factory.mktemp("ckpt"))
+
+
+@pytest.mark.parametrize("method", ["ddpg", "optuna", "random", "uniform", "global", "sensitivity"])
+def test_every_method_writes_a_budget_meeting_policy(ctx, tmp_path, method):
+    run = SearchRun(method=method, episodes=4, warmup=2, runs_dir=tmp_path / "runs", out=tmp_path / "best.json",
+                    progress=False)
+    policy = run_search(ctx, run)
+    saved = json.loads((tmp_path / "best.json").read_text())
+    assert saved["method"] == method and saved["model"] == "resnet20"
+    assert policy.achieved["macs_ratio"] <= 0.5 + 1e-9
+    assert set(saved["sparsity"]) == set(ctx.graph.names())
+    if method in ("ddpg", "optuna", "random"):
+        assert policy.metrics["trials"] == 4
+
+
+def test_proxy_is_deterministic_and_cached(ctx):
+    keep = ctx.budget.keep(np.full(len(ctx.graph.units), 0.5))
+    a = ctx.proxy.evaluate(keep)
+    assert ctx.proxy.evaluate(keep.copy()) is a
+    ctx.proxy._cache.clear()
+    assert ctx.proxy.evaluate(keep).accuracy == a.accuracy
+
+
+def test_resume_continues_to_the_requested_count(ctx, tmp_path):
+    base = dict(method="ddpg", warmup=2, runs_dir=tmp_path / "runs", out=tmp_path / "best.json", progress=False)
+    run_search(ctx, SearchRun(episodes=3, **base))
+    with pytest.raises(AmcError, match="--resume"):
+        run_search(ctx, SearchRun(episodes=5, **base))
+    policy = run_search(ctx, SearchRun(episodes=5, resume=True, **base))
+    assert policy.metrics["trials"] == 5
+    assert (tmp_path / "runs" / policy.metrics["study"] / "agent" / "buffer.pkl").exists()
+
+
+def test_study_refuses_other_settings(ctx, tmp_path):
+    run = SearchRun(method="random", episodes=2, runs_dir=tmp_path / "runs", out=tmp_path / "b.json",
+                    progress=False, study="shared-name")
+    run_search(ctx, run)
+    other = SearchRun(method="random", episodes=3, reward="acc-flops", resume=True, runs_dir=tmp_path / "runs",
+                      out=tmp_path / "b.json", progress=False, study="shared-name")
+    with pytest.raises(AmcError, match="other settings .*reward"):
+        run_search(ctx, other)
+
+
+def test_warmup_must_be_below_episodes(ctx, tmp_path):
+    with pytest.raises(AmcError, match="--warmup"):
+        run_search(ctx, SearchRun(episodes=3, warmup=3, runs_dir=tmp_path, out=tmp_path / "b.json"))
+
+
+@pytest.mark.parametrize("mode", ["local", "global"])
+def test_unstructured_policies_zero_weights_without_changing_shapes(tiny_data, tmp_path, mode):
+    import copy
+
+    from amc.pruning import unstructured
+    from amc.proxy import ProxyConfig
+    from amc.runtime import Runtime
+    from amc.search.context import SearchSettings, build_context
+    from helpers import tiny_checkpoint
+
+    settings = SearchSettings(model="resnet20", data=str(tiny_data), checkpoint=str(tiny_checkpoint(tmp_path)),
+                              target=0.3, kind="params", proxy=ProxyConfig(size=20, calib_images=10),
+                              allow_train=False, unstructured=True)
+    ctx = build_context(settings, Runtime.create("cpu", "fp32"))
+    policy = run_search(ctx, SearchRun(method=f"unstructured-{mode}", runs_dir=tmp_path, out=tmp_path / "u.json",
+                                       progress=False))
+    assert policy.structure == "weights" and policy.achieved["macs_ratio"] == 1.0
+    net = unstructured.make_permanent(unstructured.apply_masks(copy.deepcopy(ctx.base.model), policy.sparsity))
+    assert unstructured.nonzero_fraction(net) == pytest.approx(0.3, abs=0.01)
+    assert [p.shape for p in net.parameters()] == [p.shape for p in ctx.base.model.parameters()]
+    if mode == "local":
+        assert len(set(round(s, 6) for s in policy.sparsity.values())) == 1
