@@ -58,10 +58,18 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
     if a.quick:
-        a.model, a.policies, a.rank_policies, a.finetune_epochs, a.sizes, a.calib = "resnet20", 4, 5, 0.02, [200], [0, 100]
+        a.model, a.policies, a.rank_policies, a.finetune_epochs, a.sizes, a.calib = (
+            "resnet20",
+            4,
+            5,
+            0.02,
+            [200],
+            [0, 100],
+        )
     rt = Runtime.create("auto", "auto")
-    settings = SearchSettings(model=a.model, data=data_spec(), checkpoint=str(base_checkpoint(a.model)), target=0.5,
-                              allow_train=False)
+    settings = SearchSettings(
+        model=a.model, data=data_spec(), checkpoint=str(base_checkpoint(a.model)), target=0.5, allow_train=False
+    )
     ctx = build_context(settings, rt)
     data = ctx.base.data
     t0 = time.time()
@@ -84,29 +92,52 @@ def main() -> None:
         ev = ProxyEvaluator(ctx.base.model, ctx.graph, data, rt, cfg)
         start = time.time()
         proxy_scores[f"size{cfg.size}-calib{cfg.calib_images}"] = {
-            "acc": [ev.evaluate(k).accuracy for k in pols], "seconds_per_policy": (time.time() - start) / len(pols)}
+            "acc": [ev.evaluate(k).accuracy for k in pols],
+            "seconds_per_policy": (time.time() - start) / len(pols),
+        }
     truth_held, truth_test = [], []
     builder = ProxyEvaluator(ctx.base.model, ctx.graph, data, rt, ProxyConfig(size=10, calib_images=2000))
     for i, keep in enumerate(pols):
         net = builder.build(keep)
-        train(net, data.train, rt, TrainConfig(epochs=a.finetune_epochs, lr=0.01, schedule="cosine", seed=i),
-              desc=f"fine-tune {i + 1}/{len(pols)}")
+        train(
+            net,
+            data.train,
+            rt,
+            TrainConfig(epochs=a.finetune_epochs, lr=0.01, schedule="cosine", seed=i),
+            desc=f"fine-tune {i + 1}/{len(pols)}",
+        )
         truth_held.append(evaluate(net, data.heldout, rt))
         truth_test.append(evaluate(net, data.test, rt))
-        print(f"policy {i}: macs {ctx.budget.ratio(keep):.3f} fine-tuned held-out {truth_held[-1]:.4f} "
-              f"test {truth_test[-1]:.4f}", flush=True)
+        print(
+            f"policy {i}: macs {ctx.budget.ratio(keep):.3f} fine-tuned held-out {truth_held[-1]:.4f} "
+            f"test {truth_test[-1]:.4f}",
+            flush=True,
+        )
     rows = []
     for name, s in proxy_scores.items():
-        rows.append({"proxy": name, "seconds_per_policy": round(s["seconds_per_policy"], 3),
-                     "spearman_vs_finetuned_test": spearmanr(s["acc"], truth_test).statistic,
-                     "spearman_vs_finetuned_heldout": spearmanr(s["acc"], truth_held).statistic,
-                     "proxy_acc": s["acc"]})
-        print(f"{name:<22} {rows[-1]['seconds_per_policy']:6.2f} s/policy  Spearman vs fine-tuned test "
-              f"{rows[-1]['spearman_vs_finetuned_test']:.3f}  held-out {rows[-1]['spearman_vs_finetuned_heldout']:.3f}")
-    write_result("proxy_fidelity" + ("-quick" if a.quick else f"-{a.model}"), {
-        "args": vars(a), "precision_ranking": {"spearman_bf16_vs_fp32": rho_prec, "scores": ranking},
-        "finetuned": {"heldout": truth_held, "test": truth_test, "macs_ratio": [ctx.budget.ratio(k) for k in pols]},
-        "rows": rows, "seconds": round(time.time() - t0, 1)})
+        rows.append(
+            {
+                "proxy": name,
+                "seconds_per_policy": round(s["seconds_per_policy"], 3),
+                "spearman_vs_finetuned_test": spearmanr(s["acc"], truth_test).statistic,
+                "spearman_vs_finetuned_heldout": spearmanr(s["acc"], truth_held).statistic,
+                "proxy_acc": s["acc"],
+            }
+        )
+        print(
+            f"{name:<22} {rows[-1]['seconds_per_policy']:6.2f} s/policy  Spearman vs fine-tuned test "
+            f"{rows[-1]['spearman_vs_finetuned_test']:.3f}  held-out {rows[-1]['spearman_vs_finetuned_heldout']:.3f}"
+        )
+    write_result(
+        "proxy_fidelity" + ("-quick" if a.quick else f"-{a.model}"),
+        {
+            "args": vars(a),
+            "precision_ranking": {"spearman_bf16_vs_fp32": rho_prec, "scores": ranking},
+            "finetuned": {"heldout": truth_held, "test": truth_test, "macs_ratio": [ctx.budget.ratio(k) for k in pols]},
+            "rows": rows,
+            "seconds": round(time.time() - t0, 1),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ Needs AMC_DATA (an ImageFolder tree or cifar10) and AMC_CHECKPOINTS (the zoo).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import sys
@@ -29,22 +28,34 @@ from amc.runtime import Runtime  # noqa: E402
 from amc.search.context import SearchSettings, build_context  # noqa: E402
 from amc.search.runner import SearchRun, run_search  # noqa: E402
 
-
 RESULTS_POLICIES = RESULTS / "policies"
 
 
 def one(model: str, method: str, precision: str, episodes: int, warmup: int, proxy: ProxyConfig, seed: int) -> dict:
     rt = Runtime.create("auto", precision)
-    settings = SearchSettings(model=model, data=data_spec(), checkpoint=str(base_checkpoint(model)), target=0.5,
-                              proxy=replace(proxy, seed=seed), seed=seed, allow_train=False)
+    settings = SearchSettings(
+        model=model,
+        data=data_spec(),
+        checkpoint=str(base_checkpoint(model)),
+        target=0.5,
+        proxy=replace(proxy, seed=seed),
+        seed=seed,
+        allow_train=False,
+    )
     t0 = time.time()
     ctx = build_context(settings, rt)
     setup = time.time() - t0
     # studies stay under runs/bench (reusable, not committed); the best policy is kept as a result
     out = RESULTS_POLICIES / f"{model}-{method}-{rt.precision}.json"
-    run = SearchRun(method=method, episodes=episodes, warmup=warmup, runs_dir=Path("runs/bench"), out=out,
-                    study=f"bench-{model}-{method}-{rt.precision}-{episodes}-{int(time.time())}",
-                    progress=sys.stderr.isatty())
+    run = SearchRun(
+        method=method,
+        episodes=episodes,
+        warmup=warmup,
+        runs_dir=Path("runs/bench"),
+        out=out,
+        study=f"bench-{model}-{method}-{rt.precision}-{episodes}-{int(time.time())}",
+        progress=sys.stderr.isatty(),
+    )
     t1 = time.time()
     policy = run_search(ctx, run)
     wall = time.time() - t1
@@ -54,9 +65,16 @@ def one(model: str, method: str, precision: str, episodes: int, warmup: int, pro
     stages["other (agent, env, study)"] = per_episode - sum(stages.values())
     forward = stages.get("forward", 0) + stages.get("recalibrate", 0)
     return {
-        "model": model, "method": method, "precision": rt.precision, "episodes": episodes, "warmup": warmup,
-        "setup_seconds": round(setup, 2), "search_seconds": round(wall, 1), "minutes": round(wall / 60, 2),
-        "episodes_per_minute": round(episodes / wall * 60, 1), "seconds_per_episode": round(per_episode, 3),
+        "model": model,
+        "method": method,
+        "precision": rt.precision,
+        "episodes": episodes,
+        "warmup": warmup,
+        "setup_seconds": round(setup, 2),
+        "search_seconds": round(wall, 1),
+        "minutes": round(wall / 60, 2),
+        "episodes_per_minute": round(episodes / wall * 60, 1),
+        "seconds_per_episode": round(per_episode, 3),
         "breakdown_seconds_per_episode": {k: round(v, 4) for k, v in stages.items()},
         "episode_over_forward_ratio": round(per_episode / max(forward, 1e-9), 3),
         "share_outside_forward": round(1 - forward / per_episode, 3),
@@ -91,10 +109,13 @@ def main() -> None:
             for precision in a.precisions:
                 r = one(model, method, precision, a.episodes, a.warmup, proxy, a.seed)
                 rows.append(r)
-                print(f"{model:<12} {method:<8} {r['precision']:<5} {r['minutes']:6.2f} min  "
-                      f"{r['episodes_per_minute']:6.1f} ep/min  {r['seconds_per_episode']:.3f} s/ep  "
-                      f"outside forward {r['share_outside_forward']:.0%}  best {r['best_heldout_proxy_acc']:.2%}  "
-                      f"rss {r['peak_rss_gib']} GiB", flush=True)
+                print(
+                    f"{model:<12} {method:<8} {r['precision']:<5} {r['minutes']:6.2f} min  "
+                    f"{r['episodes_per_minute']:6.1f} ep/min  {r['seconds_per_episode']:.3f} s/ep  "
+                    f"outside forward {r['share_outside_forward']:.0%}  best {r['best_heldout_proxy_acc']:.2%}  "
+                    f"rss {r['peak_rss_gib']} GiB",
+                    flush=True,
+                )
     name = "search_speed" + ("-quick" if a.quick else "") + (f"-{a.tag}" if a.tag else "")
     write_result(name, {"args": vars(a), "rows": rows})
 

@@ -54,8 +54,9 @@ def isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("AMC_CACHE", cache)
 
 
-def make_imagefolder(root: Path, classes: int = 3, train: int = 20, test: int = 5, size: int = 32,
-                     seed: int = 0) -> Path:
+def make_imagefolder(
+    root: Path, classes: int = 3, train: int = 20, test: int = 5, size: int = 32, seed: int = 0
+) -> Path:
     """A learnable ImageFolder tree: each class has its own mean colour plus noise."""
     from PIL import Image
 

@@ -22,7 +22,12 @@ def tiny_checkpoint(folder: Path, classes: int = 3) -> Path:
 
 
 def tiny_context(data: Path, folder: Path, target: float = 0.5, precision: str = "fp32", **proxy) -> SearchContext:
-    settings = SearchSettings(model="resnet20", data=str(data), checkpoint=str(tiny_checkpoint(folder)),
-                              target=target, proxy=ProxyConfig(size=30, calib_images=20, batch_size=16, **proxy),
-                              allow_train=False)
+    settings = SearchSettings(
+        model="resnet20",
+        data=str(data),
+        checkpoint=str(tiny_checkpoint(folder)),
+        target=target,
+        proxy=ProxyConfig(size=30, calib_images=20, batch_size=16, **proxy),
+        allow_train=False,
+    )
     return build_context(settings, Runtime.create("cpu", precision))

@@ -3,13 +3,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import tiny_context
 
 from amc.apply import ApplyConfig, apply_policy
 from amc.errors import AmcError
 from amc.policy import load_policy
 from amc.pruned import load_pruned
 from amc.search.runner import SearchRun, run_search
-from helpers import tiny_context
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,10 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import make_imagefolder
 
 from amc.data import augment, batches, load_data, normalize
 from amc.errors import AmcError
-from conftest import make_imagefolder
 
 
 def test_imagefolder_splits(tiny_data):
@@ -16,6 +16,7 @@ def test_imagefolder_splits(tiny_data):
     assert d.train.images.dtype == torch.uint8 and d.train.images.shape[1:] == (3, 32, 32)
     # held-out = the last 10% of each class by sorted file name (files 0018, 0019)
     from PIL import Image
+
     last = np.asarray(Image.open(tiny_data / "train" / "class1" / "0019.png")).transpose(2, 0, 1)
     held_class1 = d.heldout.images[d.heldout.labels == 1]
     assert any(torch.equal(img, torch.from_numpy(last)) for img in held_class1)
@@ -48,16 +49,20 @@ def test_batches_normalise_and_cover_everything(tiny_data):
     assert x[0, 0, 0, 0].item() == pytest.approx((1 - 0.485) / 0.229, rel=1e-5)
 
 
-@pytest.mark.parametrize("breakage,message", [
-    ("no_test", "no 'test/' folder"),
-    ("empty_class", "has no images"),
-    ("bad_image", "cannot read image"),
-    ("class_mismatch", "different class folders"),
-])
+@pytest.mark.parametrize(
+    "breakage,message",
+    [
+        ("no_test", "no 'test/' folder"),
+        ("empty_class", "has no images"),
+        ("bad_image", "cannot read image"),
+        ("class_mismatch", "different class folders"),
+    ],
+)
 def test_bad_imagefolder_is_a_user_error(tmp_path, breakage, message):
     root = make_imagefolder(tmp_path / "d", classes=2, train=3, test=2)
     if breakage == "no_test":
         import shutil
+
         shutil.rmtree(root / "test")
     elif breakage == "empty_class":
         (root / "train" / "class9").mkdir()

@@ -39,8 +39,10 @@ def test_import_path_model(tmp_path, monkeypatch):
     (tmp_path / "mynets.py").write_text(
         "import torch.nn as nn\n"
         "def tiny(num_classes=10):\n"
-        "    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, num_classes))\n"
-        "def not_a_model(num_classes=10):\n    return 3\n")
+        "    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1),\n"
+        "                         nn.Flatten(), nn.Linear(8, num_classes))\n"
+        "def not_a_model(num_classes=10):\n    return 3\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     assert build_model("mynets:tiny", 4)(torch.zeros(1, 3, 32, 32)).shape == (1, 4)
     with pytest.raises(AmcError, match="not a torch.nn.Module"):

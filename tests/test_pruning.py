@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
+from amc.errors import AmcError
 from amc.macs import count_macs, count_params
-from amc.models import BUILTIN, build_model, get_spec
+from amc.models import build_model, get_spec
 from amc.pruning.budget import Budget
 from amc.pruning.criteria import channel_scores
 from amc.pruning.prune import kept_indices, mask_channels, prune_model
 from amc.pruning.units import UnitGraph
-from amc.errors import AmcError
 
 MODELS = ["resnet20", "resnet56", "mobilenetv2", "vgg19", "resnet18"]
 
@@ -72,6 +72,7 @@ def test_residual_groups_on_request():
     assert {u.kind for u in graph.units} == {"single", "residual"}
     with pytest.raises(AmcError, match="not supported on resnet56"):
         from amc.search.context import unit_graph_for
+
         unit_graph_for("resnet56", type("B", (), {"data": None, "model": None})(), True)
 
 

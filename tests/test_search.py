@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 import pytest
+from helpers import tiny_context
 
 from amc.errors import AmcError
 from amc.search.runner import SearchRun, run_search
-from helpers import tiny_context
 
 
 @pytest.fixture(scope="module")
@@ -17,8 +17,9 @@ def ctx(tiny_data, tmp_path_factory):
 
 @pytest.mark.parametrize("method", ["ddpg", "optuna", "random", "uniform", "global", "sensitivity"])
 def test_every_method_writes_a_budget_meeting_policy(ctx, tmp_path, method):
-    run = SearchRun(method=method, episodes=4, warmup=2, runs_dir=tmp_path / "runs", out=tmp_path / "best.json",
-                    progress=False)
+    run = SearchRun(
+        method=method, episodes=4, warmup=2, runs_dir=tmp_path / "runs", out=tmp_path / "best.json", progress=False
+    )
     policy = run_search(ctx, run)
     saved = json.loads((tmp_path / "best.json").read_text())
     assert saved["method"] == method and saved["model"] == "resnet20"
@@ -47,11 +48,25 @@ def test_resume_continues_to_the_requested_count(ctx, tmp_path):
 
 
 def test_study_refuses_other_settings(ctx, tmp_path):
-    run = SearchRun(method="random", episodes=2, runs_dir=tmp_path / "runs", out=tmp_path / "b.json",
-                    progress=False, study="shared-name")
+    run = SearchRun(
+        method="random",
+        episodes=2,
+        runs_dir=tmp_path / "runs",
+        out=tmp_path / "b.json",
+        progress=False,
+        study="shared-name",
+    )
     run_search(ctx, run)
-    other = SearchRun(method="random", episodes=3, reward="acc-flops", resume=True, runs_dir=tmp_path / "runs",
-                      out=tmp_path / "b.json", progress=False, study="shared-name")
+    other = SearchRun(
+        method="random",
+        episodes=3,
+        reward="acc-flops",
+        resume=True,
+        runs_dir=tmp_path / "runs",
+        out=tmp_path / "b.json",
+        progress=False,
+        study="shared-name",
+    )
     with pytest.raises(AmcError, match="other settings .*reward"):
         run_search(ctx, other)
 
@@ -65,18 +80,27 @@ def test_warmup_must_be_below_episodes(ctx, tmp_path):
 def test_unstructured_policies_zero_weights_without_changing_shapes(tiny_data, tmp_path, mode):
     import copy
 
-    from amc.pruning import unstructured
-    from amc.proxy import ProxyConfig
-    from amc.runtime import Runtime
-    from amc.search.context import SearchSettings, build_context
     from helpers import tiny_checkpoint
 
-    settings = SearchSettings(model="resnet20", data=str(tiny_data), checkpoint=str(tiny_checkpoint(tmp_path)),
-                              target=0.3, kind="params", proxy=ProxyConfig(size=20, calib_images=10),
-                              allow_train=False, unstructured=True)
+    from amc.proxy import ProxyConfig
+    from amc.pruning import unstructured
+    from amc.runtime import Runtime
+    from amc.search.context import SearchSettings, build_context
+
+    settings = SearchSettings(
+        model="resnet20",
+        data=str(tiny_data),
+        checkpoint=str(tiny_checkpoint(tmp_path)),
+        target=0.3,
+        kind="params",
+        proxy=ProxyConfig(size=20, calib_images=10),
+        allow_train=False,
+        unstructured=True,
+    )
     ctx = build_context(settings, Runtime.create("cpu", "fp32"))
-    policy = run_search(ctx, SearchRun(method=f"unstructured-{mode}", runs_dir=tmp_path, out=tmp_path / "u.json",
-                                       progress=False))
+    policy = run_search(
+        ctx, SearchRun(method=f"unstructured-{mode}", runs_dir=tmp_path, out=tmp_path / "u.json", progress=False)
+    )
     assert policy.structure == "weights" and policy.achieved["macs_ratio"] == 1.0
     net = unstructured.make_permanent(unstructured.apply_masks(copy.deepcopy(ctx.base.model), policy.sparsity))
     assert unstructured.nonzero_fraction(net) == pytest.approx(0.3, abs=0.01)

@@ -43,7 +43,9 @@ class ApplyConfig:
 def check_policy(policy: Policy, base: Base, graph: UnitGraph, *, force: bool = False) -> None:
     """Refuse a policy made for another model, checkpoint, data set or set of units."""
     if policy.model != base.model_name:
-        raise AmcError(f"the policy is for model '{policy.model}', not '{base.model_name}': pass --model {policy.model}")
+        raise AmcError(
+            f"the policy is for model '{policy.model}', not '{base.model_name}': pass --model {policy.model}"
+        )
     if policy.structure == "weights":
         from amc.pruning.unstructured import weight_layers
 
@@ -60,11 +62,15 @@ def check_policy(policy: Policy, base: Base, graph: UnitGraph, *, force: bool = 
         return
     sha = policy.checkpoint.get("sha256")
     if sha and base.checkpoint_sha256 and sha != base.checkpoint_sha256:
-        raise AmcError(f"the policy was made for checkpoint {policy.checkpoint.get('path')} (sha256 {sha[:12]}...),"
-                       f" not {base.checkpoint}: pass that --checkpoint, or --force to apply it anyway")
+        raise AmcError(
+            f"the policy was made for checkpoint {policy.checkpoint.get('path')} (sha256 {sha[:12]}...),"
+            f" not {base.checkpoint}: pass that --checkpoint, or --force to apply it anyway"
+        )
     if policy.dataset != base.data.name:
-        raise AmcError(f"the policy was made on data set '{policy.dataset}', not '{base.data.name}': "
-                       "pass the same --data, or --force")
+        raise AmcError(
+            f"the policy was made on data set '{policy.dataset}', not '{base.data.name}': "
+            "pass the same --data, or --force"
+        )
 
 
 def policy_keep(policy: Policy, graph: UnitGraph) -> np.ndarray:
@@ -81,16 +87,34 @@ def _measure(net: nn.Module, base: Base, prefix: str, splits=("heldout", "test")
     return {f"{prefix}{s}_acc": evaluate(net, base.data.split(s), base.runtime) for s in splits}
 
 
-def apply_policy(policy: Policy, base: Base, graph: UnitGraph, cfg: ApplyConfig, out_dir: Path,
-                 *, force: bool = False, progress: bool = True) -> dict:
+def apply_policy(
+    policy: Policy,
+    base: Base,
+    graph: UnitGraph,
+    cfg: ApplyConfig,
+    out_dir: Path,
+    *,
+    force: bool = False,
+    progress: bool = True,
+) -> dict:
     """Prune ``base`` with ``policy``, fine-tune, measure, and write ``out_dir``/{pruned.pt,
     metrics.json, policy.json}. Returns the metrics."""
     check_policy(policy, base, graph, force=force)
     rt = base.runtime
     t0 = time.time()
-    proxy = ProxyEvaluator(base.model, graph, base.data, rt,
-                           ProxyConfig(size=len(base.data.heldout), calib_images=cfg.calib_images,
-                                       criterion=policy.criterion, reconstruct=policy.reconstruct, seed=cfg.seed))
+    proxy = ProxyEvaluator(
+        base.model,
+        graph,
+        base.data,
+        rt,
+        ProxyConfig(
+            size=len(base.data.heldout),
+            calib_images=cfg.calib_images,
+            criterion=policy.criterion,
+            reconstruct=policy.reconstruct,
+            seed=cfg.seed,
+        ),
+    )
     if policy.structure == "weights":
         import copy
 
@@ -102,16 +126,27 @@ def apply_policy(policy: Policy, base: Base, graph: UnitGraph, cfg: ApplyConfig,
     else:
         keep = policy_keep(policy, graph)
         net = proxy.build(keep)
-    metrics: dict = {"policy_method": policy.method, "model": base.model_name, "dataset": base.data.name,
-                     "macs_ratio": count_macs(net, graph.input_size) / graph.base_macs,
-                     "params_ratio": count_params(net) / graph.base_params,
-                     "macs": count_macs(net, graph.input_size), "params": count_params(net),
-                     "config": asdict(cfg), "precision": rt.precision}
+    metrics: dict = {
+        "policy_method": policy.method,
+        "model": base.model_name,
+        "dataset": base.data.name,
+        "macs_ratio": count_macs(net, graph.input_size) / graph.base_macs,
+        "params_ratio": count_params(net) / graph.base_params,
+        "macs": count_macs(net, graph.input_size),
+        "params": count_params(net),
+        "config": asdict(cfg),
+        "precision": rt.precision,
+    }
     metrics.update(_measure(base.model, base, "base_"))
     metrics.update(_measure(net, base, "pruned_"))
     if cfg.finetune_epochs > 0:
-        tcfg = TrainConfig(epochs=cfg.finetune_epochs, lr=cfg.lr, schedule="cosine", seed=cfg.seed,
-                           distill_weight=0.7 if cfg.distill else 0.0)
+        tcfg = TrainConfig(
+            epochs=cfg.finetune_epochs,
+            lr=cfg.lr,
+            schedule="cosine",
+            seed=cfg.seed,
+            distill_weight=0.7 if cfg.distill else 0.0,
+        )
         train(net, base.data.train, rt, tcfg, teacher=base.model if cfg.distill else None, desc="fine-tuning")
         metrics.update(_measure(net, base, "finetuned_"))
     if policy.structure == "weights":
@@ -127,9 +162,16 @@ def apply_policy(policy: Policy, base: Base, graph: UnitGraph, cfg: ApplyConfig,
             metrics[f"base_latency_b{bs}_ms"] = 1e3 * measure_latency(base.model, rt, bs, graph.input_size)
             metrics[f"pruned_latency_b{bs}_ms"] = 1e3 * measure_latency(net, rt, bs, graph.input_size)
     metrics["seconds"] = round(time.time() - t0, 1)
-    meta = {"model": base.model_name, "num_classes": base.data.num_classes, "keep": [int(k) for k in keep],
-            "residual": policy.residual, "input_size": list(graph.input_size), "dataset": base.data.name,
-            "policy": json.loads(policy.to_json()), "metrics": metrics}
+    meta = {
+        "model": base.model_name,
+        "num_classes": base.data.num_classes,
+        "keep": [int(k) for k in keep],
+        "residual": policy.residual,
+        "input_size": list(graph.input_size),
+        "dataset": base.data.name,
+        "policy": json.loads(policy.to_json()),
+        "metrics": metrics,
+    }
     save_pruned(out_dir / "pruned.pt", net, meta)
     atomic_write_bytes(out_dir / "policy.json", policy.to_json().encode())
     atomic_write_bytes(out_dir / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())

@@ -37,8 +37,9 @@ def train_command(model: str, data: str) -> str:
     return f"amc train --model {model} --data {data}"
 
 
-def resolve_checkpoint(model: str, data: DataBundle, data_spec: str, checkpoint: str | None,
-                       *, allow_train: bool) -> Path | None:
+def resolve_checkpoint(
+    model: str, data: DataBundle, data_spec: str, checkpoint: str | None, *, allow_train: bool
+) -> Path | None:
     """The checkpoint to use: the one given, else a base found for this model and data set.
 
     With none found: train one with the default recipe when ``allow_train``, else say which
@@ -57,8 +58,16 @@ def resolve_checkpoint(model: str, data: DataBundle, data_spec: str, checkpoint:
     return None
 
 
-def open_base(model: str, data_spec: str, checkpoint: str | None, runtime: Runtime, *,
-              trust: bool = False, allow_train: bool = False, train_epochs: float = 5) -> Base:
+def open_base(
+    model: str,
+    data_spec: str,
+    checkpoint: str | None,
+    runtime: Runtime,
+    *,
+    trust: bool = False,
+    allow_train: bool = False,
+    train_epochs: float = 5,
+) -> Base:
     """Build ``model``, load its weights and the data; train a base first if allowed and needed."""
     from amc.models import get_spec
 
@@ -75,21 +84,31 @@ def open_base(model: str, data_spec: str, checkpoint: str | None, runtime: Runti
     return Base(model, net, path, sha256_file(path), meta, data, runtime)
 
 
-def _train_default_base(model: str, net: nn.Module, data: DataBundle, data_spec: str,
-                        runtime: Runtime, epochs: float) -> Path:
+def _train_default_base(
+    model: str, net: nn.Module, data: DataBundle, data_spec: str, runtime: Runtime, epochs: float
+) -> Path:
     from amc.checkpoints import base_filename, checkpoint_dirs
     from amc.training import TrainConfig, evaluate, train
 
     out = checkpoint_dirs()[-1] / base_filename(model, data.name)
-    print(f"amc: no trained {model} for {data.name}; training one ({epochs:g} epochs, "
-          f"'{train_command(model, data_spec)}' recipe; on 2 CPU cores this takes roughly "
-          f"15-90 minutes depending on the model). Stop with Ctrl-C and pass --checkpoint to skip.")
+    print(
+        f"amc: no trained {model} for {data.name}; training one ({epochs:g} epochs, "
+        f"'{train_command(model, data_spec)}' recipe; on 2 CPU cores this takes roughly "
+        f"15-90 minutes depending on the model). Stop with Ctrl-C and pass --checkpoint to skip."
+    )
     runtime.prepare(net)
     start = time.time()
     cfg = TrainConfig(epochs=epochs, lr=0.1, label_smoothing=0.1)
     train(net, data.train, runtime, cfg, desc=f"training {model}")
-    meta = base_meta(model, data, cfg, None, time.time() - start,
-                     evaluate(net, data.heldout, runtime), evaluate(net, data.test, runtime))
+    meta = base_meta(
+        model,
+        data,
+        cfg,
+        None,
+        time.time() - start,
+        evaluate(net, data.heldout, runtime),
+        evaluate(net, data.test, runtime),
+    )
     from amc.checkpoints import save_checkpoint
 
     save_checkpoint(out, net, meta)
@@ -97,16 +116,23 @@ def _train_default_base(model: str, net: nn.Module, data: DataBundle, data_spec:
     return out
 
 
-def base_meta(model: str, data: DataBundle, cfg, init: str | None, seconds: float,
-              heldout_acc: float, test_acc: float) -> dict:
+def base_meta(
+    model: str, data: DataBundle, cfg, init: str | None, seconds: float, heldout_acc: float, test_acc: float
+) -> dict:
     from dataclasses import asdict
 
     from amc import __version__
     from amc.data import IMAGENET_MEAN, IMAGENET_STD
 
     return {
-        "model": model, "dataset": data.name, "num_classes": data.num_classes,
+        "model": model,
+        "dataset": data.name,
+        "num_classes": data.num_classes,
         "normalize": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
-        "heldout_acc": heldout_acc, "test_acc": test_acc, "recipe": asdict(cfg), "init": init,
-        "train_seconds": round(seconds, 1), "amc_version": __version__,
+        "heldout_acc": heldout_acc,
+        "test_acc": test_acc,
+        "recipe": asdict(cfg),
+        "init": init,
+        "train_seconds": round(seconds, 1),
+        "amc_version": __version__,
     }

@@ -17,7 +17,6 @@ import os
 import pickle
 import re
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -91,8 +90,11 @@ def _unwrap(obj: Any, path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         meta, obj = dict(obj.get("meta", {})), obj["state_dict"]
     elif isinstance(obj, dict) and "state_dict" in obj:
-        meta = {k: (v.item() if isinstance(v, torch.Tensor) and v.numel() == 1 else v)
-                for k, v in obj.items() if k != "state_dict" and not isinstance(v, dict)}
+        meta = {
+            k: (v.item() if isinstance(v, torch.Tensor) and v.numel() == 1 else v)
+            for k, v in obj.items()
+            if k != "state_dict" and not isinstance(v, dict)
+        }
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise AmcError(f"{path} does not contain a state dict of tensors: pass a model checkpoint")
@@ -116,7 +118,9 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str =
             )
     extra = [k for k in state if k not in own]
     if extra:
-        raise AmcError(f"{source} does not fit the model: unexpected key '{extra[0]}' (is it another model's checkpoint?)")
+        raise AmcError(
+            f"{source} does not fit the model: unexpected key '{extra[0]}' (is it another model's checkpoint?)"
+        )
     model.load_state_dict(state, strict=True)
 
 

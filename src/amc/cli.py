@@ -16,8 +16,12 @@ import typer
 
 from amc.errors import AmcError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="AutoML for model compression: search, apply and compare pruning policies.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="AutoML for model compression: search, apply and compare pruning policies.",
+)
 
 DATA_HELP = "cifar10, cifar100, or a path to an ImageFolder tree with train/ and test/ (default: $AMC_DATA or cifar10)"
 DataOpt = Annotated[Optional[str], typer.Option("--data", help=DATA_HELP)]
@@ -43,8 +47,9 @@ def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     rows = []
     for name, spec in BUILTIN.items():
         net = build_model(name)
-        rows.append({"model": name, "macs": count_macs(net), "params": count_params(net),
-                     "description": spec.description})
+        rows.append(
+            {"model": name, "macs": count_macs(net), "params": count_params(net), "description": spec.description}
+        )
     if as_json:
         _echo_json({"models": rows})
         return
@@ -56,7 +61,9 @@ def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @app.command()
 def evaluate(
     model: Annotated[str, typer.Option(help="built-in name or package.module:factory")],
-    checkpoint: Annotated[Optional[str], typer.Option(help="weights to evaluate (default: the base found for model and data)")] = None,
+    checkpoint: Annotated[
+        Optional[str], typer.Option(help="weights to evaluate (default: the base found for model and data)")
+    ] = None,
     data: DataOpt = None,
     split: Annotated[str, typer.Option(help="heldout or test")] = "test",
     device: DeviceOpt = "auto",
@@ -75,14 +82,24 @@ def evaluate(
     rt = Runtime.create(device, precision)
     base = open_base(model, data_spec(data), checkpoint, rt, trust=trust_checkpoint)
     acc = run_eval(base.model, base.data.split(split), rt, progress=True)
-    out = {"model": model, "checkpoint": str(base.checkpoint), "data": base.data.name, "split": split,
-           "accuracy": acc, "macs": count_macs(base.model), "params": count_params(base.model),
-           "precision": rt.precision, "device": str(rt.device)}
+    out = {
+        "model": model,
+        "checkpoint": str(base.checkpoint),
+        "data": base.data.name,
+        "split": split,
+        "accuracy": acc,
+        "macs": count_macs(base.model),
+        "params": count_params(base.model),
+        "precision": rt.precision,
+        "device": str(rt.device),
+    }
     if as_json:
         _echo_json(out)
     else:
-        typer.echo(f"{model} on {base.data.name} {split}: accuracy {acc:.2%}  "
-                   f"MACs {out['macs'] / 1e6:.1f}M  params {out['params'] / 1e6:.3f}M  ({rt.precision})")
+        typer.echo(
+            f"{model} on {base.data.name} {split}: accuracy {acc:.2%}  "
+            f"MACs {out['macs'] / 1e6:.1f}M  params {out['params'] / 1e6:.3f}M  ({rt.precision})"
+        )
 
 
 @app.command()
@@ -94,7 +111,9 @@ def train(
     label_smoothing: Annotated[Optional[float], typer.Option(help="default 0 with --init, else 0.1")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 128,
     seed: int = 0,
-    out: Annotated[Optional[Path], typer.Option(help="output checkpoint (default: the base cache, where search finds it)")] = None,
+    out: Annotated[
+        Optional[Path], typer.Option(help="output checkpoint (default: the base cache, where search finds it)")
+    ] = None,
     data: DataOpt = None,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
@@ -120,43 +139,66 @@ def train(
         load_weights(net, state, source=f"checkpoint {init}")
     out = out or checkpoint_dirs()[-1] / base_filename(model, bundle.name)
     torch.manual_seed(seed)
-    cfg = TrainConfig(epochs=epochs, lr=lr if lr is not None else (0.02 if init else 0.1),
-                      label_smoothing=label_smoothing if label_smoothing is not None else (0.0 if init else 0.1),
-                      batch_size=batch_size, seed=seed)
+    cfg = TrainConfig(
+        epochs=epochs,
+        lr=lr if lr is not None else (0.02 if init else 0.1),
+        label_smoothing=label_smoothing if label_smoothing is not None else (0.0 if init else 0.1),
+        batch_size=batch_size,
+        seed=seed,
+    )
     rt.prepare(net)
     start = time.time()
     run_train(net, bundle.train, rt, cfg, desc=f"training {model}")
     seconds = time.time() - start
     held, test = run_eval(net, bundle.heldout, rt), run_eval(net, bundle.test, rt)
     save_checkpoint(out, net, base_meta(model, bundle, cfg, init, seconds, held, test))
-    typer.echo(f"{model} on {bundle.name}: held-out {held:.2%}, test {test:.2%} after {epochs:g} epochs "
-               f"in {seconds / 60:.1f} min ({rt.precision}); saved {out}")
+    typer.echo(
+        f"{model} on {bundle.name}: held-out {held:.2%}, test {test:.2%} after {epochs:g} epochs "
+        f"in {seconds / 60:.1f} min ({rt.precision}); saved {out}"
+    )
 
 
 @app.command()
 def search(
     model: Annotated[Optional[str], typer.Option(help="built-in name or package.module:factory")] = None,
     flops: Annotated[Optional[float], typer.Option(help="keep at most this fraction of the MACs, in (0, 1]")] = None,
-    params: Annotated[Optional[float], typer.Option(help="keep at most this fraction of the parameters instead")] = None,
+    params: Annotated[
+        Optional[float], typer.Option(help="keep at most this fraction of the parameters instead")
+    ] = None,
     method: Annotated[Optional[str], typer.Option(help="ddpg, optuna, random, uniform, global or sensitivity")] = None,
-    checkpoint: Annotated[Optional[str], typer.Option(help="base weights (default: found in $AMC_CHECKPOINTS or the cache)")] = None,
+    checkpoint: Annotated[
+        Optional[str], typer.Option(help="base weights (default: found in $AMC_CHECKPOINTS or the cache)")
+    ] = None,
     data: DataOpt = None,
     episodes: Annotated[Optional[int], typer.Option(help="DDPG episodes or Optuna trials (default 400)")] = None,
     warmup: Annotated[Optional[int], typer.Option(help="random DDPG warm-up episodes (default 100)")] = None,
     reward: Annotated[Optional[str], typer.Option(help="acc (-error) or acc-flops (-error*log(MACs))")] = None,
     criterion: Annotated[Optional[str], typer.Option(help="channel selection: l1, l2, taylor or random")] = None,
-    reconstruct: Annotated[Optional[bool], typer.Option("--reconstruct/--no-reconstruct", help="least-squares refit of the next layer")] = None,
+    reconstruct: Annotated[
+        Optional[bool], typer.Option("--reconstruct/--no-reconstruct", help="least-squares refit of the next layer")
+    ] = None,
     proxy_size: Annotated[Optional[int], typer.Option(help="held-out images scored per policy (default 1000)")] = None,
-    calib_images: Annotated[Optional[int], typer.Option(help="training images for BN recalibration, 0 = off (default 500)")] = None,
-    max_sparsity: Annotated[Optional[float], typer.Option(help="largest fraction of a unit's channels removed (default 0.8)")] = None,
+    calib_images: Annotated[
+        Optional[int], typer.Option(help="training images for BN recalibration, 0 = off (default 500)")
+    ] = None,
+    max_sparsity: Annotated[
+        Optional[float], typer.Option(help="largest fraction of a unit's channels removed (default 0.8)")
+    ] = None,
     round_to: Annotated[Optional[int], typer.Option(help="round kept channels up to a multiple of this")] = None,
-    residual: Annotated[Optional[bool], typer.Option("--residual/--no-residual", help="also prune channels coupled by residual additions")] = None,
-    storage: Annotated[Optional[str], typer.Option(help="Optuna storage URL or .journal path (default runs/amc.journal)")] = None,
+    residual: Annotated[
+        Optional[bool],
+        typer.Option("--residual/--no-residual", help="also prune channels coupled by residual additions"),
+    ] = None,
+    storage: Annotated[
+        Optional[str], typer.Option(help="Optuna storage URL or .journal path (default runs/amc.journal)")
+    ] = None,
     study: Annotated[Optional[str], typer.Option(help="study name (default: model-data-budget-method)")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue the study where it stopped")] = False,
     seed: Annotated[Optional[int], typer.Option()] = None,
     out: Annotated[Optional[str], typer.Option(help="where the best policy goes (default policies/best.json)")] = None,
-    env: Annotated[Optional[str], typer.Option("--env", help="a TOML search spec (envs/*.toml); flags override it")] = None,
+    env: Annotated[
+        Optional[str], typer.Option("--env", help="a TOML search spec (envs/*.toml); flags override it")
+    ] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:N or auto")] = None,
     precision: Annotated[Optional[str], typer.Option(help="auto, bf16 or fp32")] = None,
     no_train: Annotated[bool, typer.Option("--no-train", help="never train a missing base; say how instead")] = False,
@@ -174,9 +216,11 @@ def search(
         raise AmcError("no model given: pass --model NAME (see 'amc models') or --env SPEC.toml")
     if o["flops"] is not None and o["params"] is not None:
         raise AmcError("--flops and --params contradict each other: give one budget")
-    kind, target = ("params", o["params"]) if o["params"] is not None else ("macs", o["flops"] if o["flops"] is not None else 0.5)
-    from amc.pruning.criteria import CRITERIA
+    kind, target = (
+        ("params", o["params"]) if o["params"] is not None else ("macs", o["flops"] if o["flops"] is not None else 0.5)
+    )
     from amc.env import REWARDS
+    from amc.pruning.criteria import CRITERIA
 
     if o["criterion"] not in CRITERIA:
         raise AmcError(f"unknown criterion '{o['criterion']}': use one of {', '.join(CRITERIA)}")
@@ -186,14 +230,36 @@ def search(
         raise AmcError("--proxy-size must be at least 1 and --calib-images at least 0")
     rt = Runtime.create(o["device"], o["precision"])
     settings = SearchSettings(
-        model=o["model"], data=data_spec(o["data"]), checkpoint=o["checkpoint"], target=float(target), kind=kind,
-        max_sparsity=o["max_sparsity"], round_to=o["round_to"], residual=o["residual"],
-        proxy=ProxyConfig(size=o["proxy_size"], calib_images=o["calib_images"], criterion=o["criterion"],
-                          reconstruct=o["reconstruct"], seed=o["seed"]),
-        seed=o["seed"], trust_checkpoint=trust_checkpoint, allow_train=not no_train,
-        unstructured=str(o["method"]).startswith("unstructured"))
-    run = SearchRun(method=o["method"], episodes=o["episodes"], warmup=o["warmup"], reward=o["reward"],
-                    storage=o["storage"], study=o["study"], resume=resume, out=Path(o["out"]))
+        model=o["model"],
+        data=data_spec(o["data"]),
+        checkpoint=o["checkpoint"],
+        target=float(target),
+        kind=kind,
+        max_sparsity=o["max_sparsity"],
+        round_to=o["round_to"],
+        residual=o["residual"],
+        proxy=ProxyConfig(
+            size=o["proxy_size"],
+            calib_images=o["calib_images"],
+            criterion=o["criterion"],
+            reconstruct=o["reconstruct"],
+            seed=o["seed"],
+        ),
+        seed=o["seed"],
+        trust_checkpoint=trust_checkpoint,
+        allow_train=not no_train,
+        unstructured=str(o["method"]).startswith("unstructured"),
+    )
+    run = SearchRun(
+        method=o["method"],
+        episodes=o["episodes"],
+        warmup=o["warmup"],
+        reward=o["reward"],
+        storage=o["storage"],
+        study=o["study"],
+        resume=resume,
+        out=Path(o["out"]),
+    )
     from amc.search.runner import METHODS
 
     if run.method not in METHODS:
@@ -203,29 +269,39 @@ def search(
     policy = run_search(ctx, run)
     m = policy.metrics
     if policy.structure == "weights":
-        typer.echo(f"{run.method} on {settings.model} ({policy.dataset}): held-out proxy accuracy "
-                   f"{m['heldout_proxy_acc']:.2%} (unpruned {m['base_heldout_proxy_acc']:.2%}) with "
-                   f"{policy.achieved['nonzero_params_ratio']:.3f} of parameters non-zero; no dense speed-up "
-                   f"(same shapes and MACs); wrote {run.out}")
+        typer.echo(
+            f"{run.method} on {settings.model} ({policy.dataset}): held-out proxy accuracy "
+            f"{m['heldout_proxy_acc']:.2%} (unpruned {m['base_heldout_proxy_acc']:.2%}) with "
+            f"{policy.achieved['nonzero_params_ratio']:.3f} of parameters non-zero; no dense speed-up "
+            f"(same shapes and MACs); wrote {run.out}"
+        )
         return
-    typer.echo(f"{run.method} on {settings.model} ({policy.dataset}, {kind} <= {target:g}): best held-out proxy "
-               f"accuracy {m['heldout_proxy_acc']:.2%} (unpruned {m['base_heldout_proxy_acc']:.2%}) at "
-               f"{policy.achieved['macs_ratio']:.3f} MACs, {policy.achieved['params_ratio']:.3f} params; "
-               f"{m['trials']} policies in study '{m['study']}' ({time.time() - start:.0f} s); wrote {run.out}")
+    typer.echo(
+        f"{run.method} on {settings.model} ({policy.dataset}, {kind} <= {target:g}): best held-out proxy "
+        f"accuracy {m['heldout_proxy_acc']:.2%} (unpruned {m['base_heldout_proxy_acc']:.2%}) at "
+        f"{policy.achieved['macs_ratio']:.3f} MACs, {policy.achieved['params_ratio']:.3f} params; "
+        f"{m['trials']} policies in study '{m['study']}' ({time.time() - start:.0f} s); wrote {run.out}"
+    )
 
 
 @app.command()
 def apply(
     policy: Annotated[Path, typer.Argument(help="a policy JSON written by amc search")],
-    checkpoint: Annotated[Optional[str], typer.Option(help="base weights (default: the policy's checkpoint path)")] = None,
+    checkpoint: Annotated[
+        Optional[str], typer.Option(help="base weights (default: the policy's checkpoint path)")
+    ] = None,
     data: DataOpt = None,
     finetune_epochs: Annotated[float, typer.Option(min=0, help="cosine-LR fine-tuning epochs (0 = none)")] = 1.0,
     lr: Annotated[float, typer.Option(min=0, help="initial fine-tuning learning rate")] = 0.01,
-    distill: Annotated[bool, typer.Option("--distill", help="distil from the unpruned model while fine-tuning")] = False,
+    distill: Annotated[
+        bool, typer.Option("--distill", help="distil from the unpruned model while fine-tuning")
+    ] = False,
     calib_images: Annotated[int, typer.Option(min=0, help="training images for BN recalibration (0 = off)")] = 2000,
     latency: Annotated[bool, typer.Option("--latency/--no-latency", help="measure CPU/GPU latency")] = True,
     out: Annotated[Optional[Path], typer.Option(help="output folder (default runs/apply/POLICY_NAME)")] = None,
-    force: Annotated[bool, typer.Option("--force", help="apply a policy made for another checkpoint or data set")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="apply a policy made for another checkpoint or data set")
+    ] = False,
     seed: int = 0,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
@@ -245,20 +321,110 @@ def apply(
     base = open_base(pol.model, data_spec(data), ckpt, rt, trust=trust_checkpoint)
     graph = unit_graph_for(pol.model, base, pol.residual)
     out = out or Path("runs") / "apply" / policy.stem
-    cfg = ApplyConfig(finetune_epochs=finetune_epochs, lr=lr, distill=distill, calib_images=calib_images,
-                      latency=latency, seed=seed)
+    cfg = ApplyConfig(
+        finetune_epochs=finetune_epochs, lr=lr, distill=distill, calib_images=calib_images, latency=latency, seed=seed
+    )
     m = apply_policy(pol, base, graph, cfg, out, force=force)
     if as_json:
         _echo_json(m)
         return
-    line = (f"{pol.model} pruned to {m['macs_ratio']:.3f} MACs / {m['params_ratio']:.3f} params: test "
-            f"{m['base_test_acc']:.2%} -> {m['pruned_test_acc']:.2%} pruned")
+    line = (
+        f"{pol.model} pruned to {m['macs_ratio']:.3f} MACs / {m['params_ratio']:.3f} params: test "
+        f"{m['base_test_acc']:.2%} -> {m['pruned_test_acc']:.2%} pruned"
+    )
     if "finetuned_test_acc" in m:
         line += f" -> {m['finetuned_test_acc']:.2%} fine-tuned"
     if latency:
-        line += (f"; latency b64 {m['base_latency_b64_ms']:.1f} -> {m['pruned_latency_b64_ms']:.1f} ms, "
-                 f"b1 {m['base_latency_b1_ms']:.2f} -> {m['pruned_latency_b1_ms']:.2f} ms")
+        line += (
+            f"; latency b64 {m['base_latency_b64_ms']:.1f} -> {m['pruned_latency_b64_ms']:.1f} ms, "
+            f"b1 {m['base_latency_b1_ms']:.2f} -> {m['pruned_latency_b1_ms']:.2f} ms"
+        )
     typer.echo(line + f"; wrote {out}/pruned.pt")
+
+
+@app.command()
+def compare(
+    model: Annotated[str, typer.Option(help="built-in name or package.module:factory")],
+    flops: Annotated[Optional[list[float]], typer.Option(help="MACs targets, e.g. --flops 0.3 0.5 0.7")] = None,
+    methods: Annotated[
+        Optional[list[str]], typer.Option(help="e.g. --methods uniform global sensitivity optuna ddpg")
+    ] = None,
+    checkpoint: Annotated[Optional[str], typer.Option(help="base weights (default: found for model and data)")] = None,
+    data: DataOpt = None,
+    episodes: Annotated[int, typer.Option(min=1, help="episodes / trials per learned search")] = 100,
+    warmup: Annotated[int, typer.Option(min=0, help="DDPG warm-up episodes")] = 25,
+    finetune_epochs: Annotated[float, typer.Option(min=0, help="fine-tuning epochs per policy (0 = none)")] = 0.0,
+    proxy_size: Annotated[int, typer.Option(min=1)] = 1000,
+    calib_images: Annotated[int, typer.Option(min=0)] = 500,
+    max_sparsity: Annotated[float, typer.Option()] = 0.8,
+    storage: Annotated[Optional[str], typer.Option(help="Optuna storage (default runs/amc.journal)")] = None,
+    out: Annotated[Path, typer.Option(help="folder for results.csv/json and the plots")] = Path("runs/compare"),
+    seed: int = 0,
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
+    no_train: Annotated[bool, typer.Option("--no-train")] = False,
+) -> None:
+    """Run several methods at several budgets; tables and Pareto plots of the results."""
+    from amc.compare import CompareConfig, run_compare
+    from amc.proxy import ProxyConfig
+    from amc.runtime import Runtime
+    from amc.search.context import SearchSettings
+    from amc.search.runner import METHODS
+
+    targets = tuple(flops or (0.3, 0.5, 0.7))
+    chosen = tuple(methods or ("uniform", "global", "sensitivity", "optuna", "ddpg"))
+    bad = [m for m in chosen if m not in METHODS or m.startswith("unstructured")]
+    if bad:
+        raise AmcError(
+            f"unknown method '{bad[0]}' for compare: use "
+            + ", ".join(m for m in METHODS if not m.startswith("unstructured"))
+        )
+    if "ddpg" in chosen and warmup >= episodes:
+        raise AmcError(f"--warmup ({warmup}) must be smaller than --episodes ({episodes})")
+    rt = Runtime.create(device, precision)
+    settings = SearchSettings(
+        model=model,
+        data=data_spec(data),
+        checkpoint=checkpoint,
+        target=max(targets),
+        max_sparsity=max_sparsity,
+        proxy=ProxyConfig(size=proxy_size, calib_images=calib_images, seed=seed),
+        seed=seed,
+        allow_train=not no_train,
+    )
+    cfg = CompareConfig(
+        targets=targets, methods=chosen, episodes=episodes, warmup=warmup, finetune_epochs=finetune_epochs
+    )
+    rows = run_compare(settings, rt, cfg, out, storage=storage)
+    acc = "ft_test_acc" if finetune_epochs > 0 else "test_acc"
+    typer.echo(f"{'method':<12} {'target':>6} {'MACs':>6} {'params':>6} {'proxy':>7} {'test':>7} {'b64 ms':>7}")
+    for r in sorted(rows, key=lambda r: (r["target"], r["method"])):
+        typer.echo(
+            f"{r['method']:<12} {r['target']:>6g} {r['macs_ratio']:>6.3f} {r['params_ratio']:>6.3f} "
+            f"{r['heldout_proxy_acc']:>7.2%} {r[acc]:>7.2%} {r['latency_b64_ms']:>7.1f}"
+        )
+    typer.echo(f"wrote {out}/results.csv, results.json and plots")
+
+
+MULTI_VALUE_OPTIONS = ("--flops", "--methods")
+
+
+def _expand_multi_values(argv: list[str]) -> list[str]:
+    """``--flops 0.3 0.5`` -> ``--flops 0.3 --flops 0.5`` for compare's list options (click
+    options take one value each)."""
+    if not argv or argv[0] != "compare":
+        return argv
+    out: list[str] = []
+    current = None
+    for tok in argv:
+        if tok.startswith("-"):
+            current = tok if tok in MULTI_VALUE_OPTIONS else None
+            out.append(tok)
+        elif current is not None and out and out[-1] != current:
+            out += [current, tok]
+        else:
+            out.append(tok)
+    return out
 
 
 def main() -> None:
@@ -271,13 +437,14 @@ def main() -> None:
 
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # CUDA_HOME notices
     try:
-        app(standalone_mode=False)
+        app(args=_expand_multi_values(sys.argv[1:]), standalone_mode=False)
     except AmcError as exc:
         print(f"amc: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
-        print("amc: interrupted; completed work is saved (rerun with --resume where the command has it)",
-              file=sys.stderr)
+        print(
+            "amc: interrupted; completed work is saved (rerun with --resume where the command has it)", file=sys.stderr
+        )
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

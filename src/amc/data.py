@@ -146,9 +146,7 @@ def _list_tree(split_dir: Path) -> tuple[list[str], list[list[Path]]]:
         raise AmcError(f"{split_dir} has no class folders: put images in {split_dir}/<class>/")
     files = []
     for c in classes:
-        found = sorted(
-            Path(e.path) for e in os.scandir(split_dir / c) if Path(e.name).suffix.lower() in IMAGE_SUFFIXES
-        )
+        found = sorted(Path(e.path) for e in os.scandir(split_dir / c) if Path(e.name).suffix.lower() in IMAGE_SUFFIXES)
         if not found:
             raise AmcError(f"class folder {split_dir / c} has no images: add images or remove it")
         files.append(found)
@@ -173,8 +171,14 @@ def _decode_all(files: list[Path], size: tuple[int, int], desc: str) -> np.ndarr
 
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
         decoded = list(
-            tqdm(pool.map(lambda p: _decode(p, size), files, chunksize=256), total=len(files),
-                 desc=desc, unit="img", leave=False, disable=None)
+            tqdm(
+                pool.map(lambda p: _decode(p, size), files, chunksize=256),
+                total=len(files),
+                desc=desc,
+                unit="img",
+                leave=False,
+                disable=None,
+            )
         )
     return np.stack(decoded)
 

@@ -20,8 +20,19 @@ __all__ = ["PruningEnv", "REWARDS", "ENV_ID"]
 ENV_ID = "amc/Pruning-v0"
 REWARDS = ("acc", "acc-flops")
 LAYER_KINDS = {"conv": 0.0, "dwconv": 0.5, "linear": 1.0}
-FEATURES = ("index", "kind", "in_channels", "out_channels", "feature_map", "stride", "kernel",
-            "macs", "reduced", "rest", "previous_action")
+FEATURES = (
+    "index",
+    "kind",
+    "in_channels",
+    "out_channels",
+    "feature_map",
+    "stride",
+    "kernel",
+    "macs",
+    "reduced",
+    "rest",
+    "previous_action",
+)
 
 
 class PruningEnv(gym.Env):
@@ -84,8 +95,18 @@ class PruningEnv(gym.Env):
         rows = []
         for u in self.units:
             L = u.layer
-            rows.append([u.index, LAYER_KINDS[L.kind], L.in_channels, L.out_channels, L.in_hw[0],
-                         L.stride[0], L.kernel[0], L.macs])
+            rows.append(
+                [
+                    u.index,
+                    LAYER_KINDS[L.kind],
+                    L.in_channels,
+                    L.out_channels,
+                    L.in_hw[0],
+                    L.stride[0],
+                    L.kernel[0],
+                    L.macs,
+                ]
+            )
         x = np.asarray(rows, dtype=np.float64)
         span = x.max(0) - x.min(0)
         return np.where(span > 0, (x - x.min(0)) / np.where(span > 0, span, 1), 0.0)
@@ -126,8 +147,14 @@ class PruningEnv(gym.Env):
         macs_ratio, params_ratio = self.budget.ratios(keep)
         error = 1.0 - accuracy
         reward = -error if self.reward_kind == "acc" else -error * math.log(macs_ratio * self.budget.graph.base_macs)
-        info = {"keep": keep, "sparsity": self.budget.sparsity(keep), "accuracy": accuracy,
-                "macs_ratio": macs_ratio, "params_ratio": params_ratio, "reward": reward}
+        info = {
+            "keep": keep,
+            "sparsity": self.budget.sparsity(keep),
+            "accuracy": accuracy,
+            "macs_ratio": macs_ratio,
+            "params_ratio": params_ratio,
+            "reward": reward,
+        }
         return self._obs(), float(reward), True, False, info
 
 

@@ -12,8 +12,9 @@ __all__ = ["measure_latency"]
 
 
 @torch.no_grad()
-def measure_latency(model: nn.Module, runtime: Runtime, batch_size: int, input_size=(3, 32, 32),
-                    min_run_time: float = 1.0) -> float:
+def measure_latency(
+    model: nn.Module, runtime: Runtime, batch_size: int, input_size=(3, 32, 32), min_run_time: float = 1.0
+) -> float:
     """Median seconds per forward pass of a ``batch_size`` batch on ``runtime``."""
     model.eval()
     x = torch.randn(batch_size, *input_size, device=runtime.device)

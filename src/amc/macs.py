@@ -44,12 +44,34 @@ def _info(name: str, m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> LayerInf
         oh, ow = y.shape[-2:]
         macs = oh * ow * m.out_channels * (m.in_channels // m.groups) * kh * kw
         dw = m.groups == m.in_channels and m.groups > 1
-        return LayerInfo(name, "dwconv" if dw else "conv", m.in_channels, m.out_channels, m.groups,
-                         (kh, kw), tuple(m.stride), tuple(x.shape[-2:]), (oh, ow), macs, params)
+        return LayerInfo(
+            name,
+            "dwconv" if dw else "conv",
+            m.in_channels,
+            m.out_channels,
+            m.groups,
+            (kh, kw),
+            tuple(m.stride),
+            tuple(x.shape[-2:]),
+            (oh, ow),
+            macs,
+            params,
+        )
     assert isinstance(m, nn.Linear)
     rows = int(x.numel() // x.shape[-1] // x.shape[0])
-    return LayerInfo(name, "linear", m.in_features, m.out_features, 1, (1, 1), (1, 1), (1, 1),
-                     (1, 1), rows * m.in_features * m.out_features, params)
+    return LayerInfo(
+        name,
+        "linear",
+        m.in_features,
+        m.out_features,
+        1,
+        (1, 1),
+        (1, 1),
+        (1, 1),
+        (1, 1),
+        rows * m.in_features * m.out_features,
+        params,
+    )
 
 
 @torch.no_grad()

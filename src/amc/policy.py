@@ -22,8 +22,7 @@ from amc.errors import AmcError
 __all__ = ["SCHEMA", "Policy", "load_policy", "save_policy", "provenance"]
 
 SCHEMA = "amc-policy/1"
-REQUIRED = ("schema", "model", "checkpoint", "dataset", "budget", "achieved", "sparsity",
-            "method", "criterion")
+REQUIRED = ("schema", "model", "checkpoint", "dataset", "budget", "achieved", "sparsity", "method", "criterion")
 
 
 @dataclass
@@ -54,9 +53,13 @@ class Policy:
 
 def provenance(seed: int | None = None, **extra: Any) -> dict[str, Any]:
     """Who made this, when, with which command, seed and package version."""
-    return {"command": " ".join(["amc", *sys.argv[1:]]) if sys.argv else "", "seed": seed,
-            "amc_version": __version__,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **extra}
+    return {
+        "command": " ".join(["amc", *sys.argv[1:]]) if sys.argv else "",
+        "seed": seed,
+        "amc_version": __version__,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        **extra,
+    }
 
 
 def save_policy(policy: Policy, path: str | Path) -> Path:
@@ -84,7 +87,9 @@ def load_policy(path: str | Path) -> Policy:
     try:
         raw = json.loads(path.read_text(), parse_constant=_reject_constant)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise AmcError(f"policy {path} is not valid JSON ({exc}); it may be truncated: regenerate it with amc search") from None
+        raise AmcError(
+            f"policy {path} is not valid JSON ({exc}); it may be truncated: regenerate it with amc search"
+        ) from None
     except ValueError as exc:
         raise AmcError(f"policy {path} has a non-finite value ({exc}): sparsities must be numbers in [0, 1)") from None
     if not isinstance(raw, dict):

@@ -57,18 +57,27 @@ class ProxyResult:
 class ProxyEvaluator:
     """Scores kept-channel vectors of one base model; see the module docstring."""
 
-    def __init__(self, model: nn.Module, graph: UnitGraph, data: DataBundle, runtime: Runtime,
-                 config: ProxyConfig = ProxyConfig()) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        graph: UnitGraph,
+        data: DataBundle,
+        runtime: Runtime,
+        config: ProxyConfig = ProxyConfig(),
+    ) -> None:
         self.model, self.graph, self.runtime, self.config = model, graph, runtime, config
         rt = runtime
         held = data.heldout.subset(config.size, seed=config.seed)
-        self._eval = [(x, y) for x, y in batches(held, config.batch_size, device=rt.device,
-                                                 channels_last=rt.channels_last)]
+        self._eval = [
+            (x, y) for x, y in batches(held, config.batch_size, device=rt.device, channels_last=rt.channels_last)
+        ]
         calib = data.train.subset(config.calib_images, seed=config.seed + 1) if config.calib_images else None
-        self._calib = [x for x, _ in batches(calib, config.batch_size, device=rt.device,
-                                             channels_last=rt.channels_last)] if calib else []
-        self.scores = channel_scores(model, graph, config.criterion, split=data.heldout, runtime=rt,
-                                     seed=config.seed)
+        self._calib = (
+            [x for x, _ in batches(calib, config.batch_size, device=rt.device, channels_last=rt.channels_last)]
+            if calib
+            else []
+        )
+        self.scores = channel_scores(model, graph, config.criterion, split=data.heldout, runtime=rt, seed=config.seed)
         self.reconstructor = None
         if config.reconstruct:
             inputs = self._calib or [x for x, _ in self._eval]

@@ -47,8 +47,9 @@ def load_pruned(path: str | Path) -> tuple[nn.Module, dict]:
         raise AmcError(f"{path} is not an amc pruned model: pass the pruned.pt written by amc apply")
     meta = obj["meta"]
     base = build_model(meta["model"], meta["num_classes"])
-    graph = UnitGraph(base, tuple(meta["input_size"]), rule=get_spec(meta["model"]).unit_rule,
-                      residual=meta.get("residual", False))
+    graph = UnitGraph(
+        base, tuple(meta["input_size"]), rule=get_spec(meta["model"]).unit_rule, residual=meta.get("residual", False)
+    )
     kept = [np.arange(int(k)) for k in meta["keep"]]
     model = prune_model(base, graph, kept)
     load_weights(model, obj["state_dict"], source=f"pruned model {path}")

@@ -27,15 +27,22 @@ def eval_batch_size(runtime: Runtime) -> int:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, split: Split, runtime: Runtime, batch_size: int | None = None,
-             progress: bool = False) -> float:
+def evaluate(
+    model: nn.Module, split: Split, runtime: Runtime, batch_size: int | None = None, progress: bool = False
+) -> float:
     """Top-1 accuracy of ``model`` (in eval mode) on ``split``, as a fraction."""
     model.eval()
     correct = 0
-    it = batches(split, batch_size or eval_batch_size(runtime), device=runtime.device,
-                 channels_last=runtime.channels_last)
-    for x, y in tqdm(it, total=math.ceil(len(split) / (batch_size or eval_batch_size(runtime))),
-                     desc="evaluating", leave=False, disable=not progress):
+    it = batches(
+        split, batch_size or eval_batch_size(runtime), device=runtime.device, channels_last=runtime.channels_last
+    )
+    for x, y in tqdm(
+        it,
+        total=math.ceil(len(split) / (batch_size or eval_batch_size(runtime))),
+        desc="evaluating",
+        leave=False,
+        disable=not progress,
+    ):
         with runtime.autocast():
             logits = model(x)
         correct += int((logits.argmax(1) == y).sum())
@@ -62,8 +69,9 @@ class TrainConfig:
 
 def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps: int):
     if cfg.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps,
-                                                   pct_start=0.25, div_factor=10, final_div_factor=100)
+        return torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.25, div_factor=10, final_div_factor=100
+        )
     return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
 
 
@@ -74,8 +82,7 @@ def _loss(logits, y, x, teacher: nn.Module | None, cfg: TrainConfig) -> torch.Te
     with torch.no_grad():
         t_logits = teacher(x).float()
     t = cfg.distill_temperature
-    kd = F.kl_div(F.log_softmax(logits.float() / t, 1), F.softmax(t_logits / t, 1),
-                  reduction="batchmean") * t * t
+    kd = F.kl_div(F.log_softmax(logits.float() / t, 1), F.softmax(t_logits / t, 1), reduction="batchmean") * t * t
     return (1 - cfg.distill_weight) * loss + cfg.distill_weight * kd
 
 
@@ -96,8 +103,9 @@ def train(
     """
     per_epoch = math.ceil(len(split) / cfg.batch_size)
     steps = max(1, int(round(cfg.epochs * per_epoch)))
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                          weight_decay=cfg.weight_decay, nesterov=True)
+    opt = torch.optim.SGD(
+        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=True
+    )
     sched = _scheduler(opt, cfg, steps)
     if teacher is not None:
         teacher.eval()
@@ -105,9 +113,15 @@ def train(
     bar = tqdm(total=steps, desc=desc, unit="batch", disable=None)
     while step < steps:
         model.train()
-        for x, y in batches(split, cfg.batch_size, shuffle=True, train_augment=True,
-                            seed=cfg.seed + epoch, device=runtime.device,
-                            channels_last=runtime.channels_last):
+        for x, y in batches(
+            split,
+            cfg.batch_size,
+            shuffle=True,
+            train_augment=True,
+            seed=cfg.seed + epoch,
+            device=runtime.device,
+            channels_last=runtime.channels_last,
+        ):
             with runtime.autocast():
                 logits = model(x)
                 loss = _loss(logits, y, x, teacher, cfg)

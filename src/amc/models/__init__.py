@@ -49,14 +49,10 @@ def _resnet(depth: int) -> Callable[[int], nn.Module]:
 
 BUILTIN: dict[str, ModelSpec] = {
     **{
-        f"resnet{d}": ModelSpec(
-            f"resnet{d}", _resnet(d), "inner", False, f"He et al. CIFAR ResNet-{d}, option-A"
-        )
+        f"resnet{d}": ModelSpec(f"resnet{d}", _resnet(d), "inner", False, f"He et al. CIFAR ResNet-{d}, option-A")
         for d in (20, 32, 44, 56)
     },
-    "mobilenetv2": ModelSpec(
-        "mobilenetv2", mobilenetv2, "expanded", True, "torchvision MobileNetV2, CIFAR strides"
-    ),
+    "mobilenetv2": ModelSpec("mobilenetv2", mobilenetv2, "expanded", True, "torchvision MobileNetV2, CIFAR strides"),
     "vgg19": ModelSpec("vgg19", vgg19, "inner", True, "torchvision VGG-19-BN, 1 linear head"),
     "resnet18": ModelSpec("resnet18", resnet18, "inner", True, "torchvision ResNet-18, CIFAR stem"),
 }
@@ -71,9 +67,7 @@ def get_spec(name: str) -> ModelSpec:
         return BUILTIN[name]
     if ":" not in name:
         known = ", ".join(BUILTIN)
-        raise AmcError(
-            f"unknown model '{name}': use one of {known}, or an import path 'package.module:factory'"
-        )
+        raise AmcError(f"unknown model '{name}': use one of {known}, or an import path 'package.module:factory'")
     module_name, _, attr = name.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -93,7 +87,5 @@ def build_model(name: str, num_classes: int = 10) -> nn.Module:
     except TypeError:
         model = spec.factory()  # type: ignore[call-arg]  # user factory without num_classes
     if not isinstance(model, nn.Module):
-        raise AmcError(
-            f"model factory '{name}' returned {type(model).__name__}, not a torch.nn.Module"
-        )
+        raise AmcError(f"model factory '{name}' returned {type(model).__name__}, not a torch.nn.Module")
     return model

@@ -45,8 +45,14 @@ def _taylor(model: nn.Module, graph: UnitGraph, split: Split, runtime: Runtime, 
     # the first BatchNorm on the unit's output if there is one, else the producing layer
     targets = []
     for unit in graph.units:
-        bn = next((m.module for m in unit.members if m.dim == "out"
-                   and isinstance(modules[m.module], nn.modules.batchnorm._BatchNorm)), unit.name)
+        bn = next(
+            (
+                m.module
+                for m in unit.members
+                if m.dim == "out" and isinstance(modules[m.module], nn.modules.batchnorm._BatchNorm)
+            ),
+            unit.name,
+        )
         targets.append(modules[bn])
     scores = [torch.zeros(u.channels, dtype=torch.float64) for u in graph.units]
     acts: dict[int, torch.Tensor] = {}
@@ -55,6 +61,7 @@ def _taylor(model: nn.Module, graph: UnitGraph, split: Split, runtime: Runtime, 
         def hook(_m, _inp, out):
             out.retain_grad()
             acts[i] = out
+
         return hook
 
     hooks = [t.register_forward_hook(keep_activation(i)) for i, t in enumerate(targets)]
@@ -76,8 +83,16 @@ def _taylor(model: nn.Module, graph: UnitGraph, split: Split, runtime: Runtime, 
     return [(s / max(seen, 1)).numpy() for s in scores]
 
 
-def channel_scores(model: nn.Module, graph: UnitGraph, criterion: str, *, split: Split | None = None,
-                   runtime: Runtime | None = None, images: int = 1000, seed: int = 0) -> list[np.ndarray]:
+def channel_scores(
+    model: nn.Module,
+    graph: UnitGraph,
+    criterion: str,
+    *,
+    split: Split | None = None,
+    runtime: Runtime | None = None,
+    images: int = 1000,
+    seed: int = 0,
+) -> list[np.ndarray]:
     """One score per channel per unit (higher = keep first)."""
     if criterion == "l1":
         return filter_norms(model, graph, 1)

@@ -30,8 +30,9 @@ def _removed(unit_channels: int, kept: np.ndarray) -> np.ndarray:
     return np.flatnonzero(mask)
 
 
-def prune_model(base: nn.Module, graph: UnitGraph, kept: list[np.ndarray],
-                weights: dict[str, torch.Tensor] | None = None) -> nn.Module:
+def prune_model(
+    base: nn.Module, graph: UnitGraph, kept: list[np.ndarray], weights: dict[str, torch.Tensor] | None = None
+) -> nn.Module:
     """A pruned deep copy of ``base`` keeping channels ``kept[i]`` of unit ``i``.
 
     ``weights`` replaces full-size weights of named layers before slicing (reconstruction).

@@ -22,9 +22,13 @@ __all__ = ["Reconstructor"]
 
 def _consumer(unit: Unit, modules: dict[str, nn.Module]) -> str | None:
     """The single dense layer whose input channels are the unit's, if there is exactly one."""
-    cands = [m.module for m in unit.members if m.dim == "in"
-             and isinstance(modules[m.module], (nn.Conv2d, nn.Linear))
-             and getattr(modules[m.module], "groups", 1) == 1]
+    cands = [
+        m.module
+        for m in unit.members
+        if m.dim == "in"
+        and isinstance(modules[m.module], (nn.Conv2d, nn.Linear))
+        and getattr(modules[m.module], "groups", 1) == 1
+    ]
     return cands[0] if len(cands) == 1 else None
 
 
@@ -47,8 +51,15 @@ def _sample_patches(x: torch.Tensor, conv: nn.Conv2d, per_image: int, g: torch.G
 class Reconstructor:
     """Gram statistics of each consumer's inputs on calibration images, and the refit."""
 
-    def __init__(self, base: nn.Module, graph: UnitGraph, inputs: list[torch.Tensor],
-                 positions_per_image: int = 16, ridge: float = 1e-3, seed: int = 0) -> None:
+    def __init__(
+        self,
+        base: nn.Module,
+        graph: UnitGraph,
+        inputs: list[torch.Tensor],
+        positions_per_image: int = 16,
+        ridge: float = 1e-3,
+        seed: int = 0,
+    ) -> None:
         self.graph = graph
         self.ridge = ridge
         modules = dict(base.named_modules())
@@ -70,6 +81,7 @@ class Reconstructor:
                     x = x.reshape(-1, x.shape[-1])
                 x = x.double().cpu()
                 gram[i] = gram.get(i, 0) + x.T @ x
+
             return hook
 
         hooks = [modules[c].register_forward_hook(hook_for(i, modules[c])) for i, c in self.consumers.items()]

@@ -65,8 +65,14 @@ class UnitGraph:
     pass: the search's budget arithmetic runs on it.
     """
 
-    def __init__(self, model: nn.Module, input_size: tuple[int, int, int] = (3, 32, 32), *,
-                 rule: str = "single", residual: bool = False) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        input_size: tuple[int, int, int] = (3, 32, 32),
+        *,
+        rule: str = "single",
+        residual: bool = False,
+    ) -> None:
         model.eval()
         self.input_size = input_size
         self.layers = layer_table(model, input_size)
@@ -76,8 +82,10 @@ class UnitGraph:
         self._modules = dict(model.named_modules())
         self.units = self._find_units(model, rule, residual)
         if not self.units:
-            raise AmcError("the model has no prunable channel groups (convolutions or linear layers "
-                           "whose outputs can shrink): nothing to search")
+            raise AmcError(
+                "the model has no prunable channel groups (convolutions or linear layers "
+                "whose outputs can shrink): nothing to search"
+            )
         self._build_cost_tables(model)
 
     def __deepcopy__(self, memo: dict) -> UnitGraph:
@@ -101,8 +109,10 @@ class UnitGraph:
             info = self.layers[order[root]]
             found.append((order[root], root, info, kind, members))
         found.sort(key=lambda t: t[0])
-        return [Unit(i, name, info.out_channels, kind, info, tuple(members))
-                for i, (_, name, info, kind, members) in enumerate(found)]
+        return [
+            Unit(i, name, info.out_channels, kind, info, tuple(members))
+            for i, (_, name, info, kind, members) in enumerate(found)
+        ]
 
     def _members(self, group) -> tuple[list[Member], list[str], bool]:
         names = self.dg._module2name
@@ -117,8 +127,14 @@ class UnitGraph:
             idx = np.asarray([int(i) for i in idxs], dtype=np.int64)
             if len(idx) % root_len:
                 raise AmcError(f"cannot map channels of '{name}' in a group of {root_len}")
-            members.append(Member(name, dim, dep.handler, idx.reshape(root_len, -1) if len(idx) != root_len
-                                  else idx.reshape(root_len, 1)))
+            members.append(
+                Member(
+                    name,
+                    dim,
+                    dep.handler,
+                    idx.reshape(root_len, -1) if len(idx) != root_len else idx.reshape(root_len, 1),
+                )
+            )
             if _is_depthwise(module):
                 has_dw = True
             elif dim == "out" and isinstance(module, PRUNABLE_TYPES):

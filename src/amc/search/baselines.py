@@ -53,8 +53,9 @@ def global_keep(ctx: SearchContext) -> np.ndarray:
     return keep_after(lo) if b.fits(keep_after(lo)) else keep_after(hi)
 
 
-def sensitivity_scan(ctx: SearchContext, levels: tuple[float, ...] = (0.25, 0.5, 0.75),
-                     progress: bool = True) -> np.ndarray:
+def sensitivity_scan(
+    ctx: SearchContext, levels: tuple[float, ...] = (0.25, 0.5, 0.75), progress: bool = True
+) -> np.ndarray:
     """Held-out proxy accuracy with one unit pruned at each level: shape ``(units, levels)``."""
     b = ctx.budget
     n = len(b.channels)
@@ -70,8 +71,9 @@ def sensitivity_scan(ctx: SearchContext, levels: tuple[float, ...] = (0.25, 0.5,
     return acc
 
 
-def sensitivity_keep(ctx: SearchContext, levels: tuple[float, ...] = (0.25, 0.5, 0.75),
-                     step: float = 0.05, progress: bool = True) -> np.ndarray:
+def sensitivity_keep(
+    ctx: SearchContext, levels: tuple[float, ...] = (0.25, 0.5, 0.75), step: float = 0.05, progress: bool = True
+) -> np.ndarray:
     """Greedy allocation on the interpolated sensitivity curves (see module docstring)."""
     b = ctx.budget
     n = len(b.channels)

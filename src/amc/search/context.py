@@ -60,8 +60,12 @@ class SearchContext:
             checkpoint={"path": str(self.base.checkpoint), "sha256": self.base.checkpoint_sha256},
             dataset=self.base.data.name,
             budget={"kind": b.kind, "target": b.target, "max_sparsity": b.max_sparsity, "round_to": b.round_to},
-            achieved={"macs_ratio": macs_ratio, "params_ratio": params_ratio,
-                      "macs": macs_ratio * self.graph.base_macs, "params": params_ratio * self.graph.base_params},
+            achieved={
+                "macs_ratio": macs_ratio,
+                "params_ratio": params_ratio,
+                "macs": macs_ratio * self.graph.base_macs,
+                "params": params_ratio * self.graph.base_params,
+            },
             sparsity={u.name: float(s) for u, s in zip(self.graph.units, sparsity)},
             method=method,
             criterion=self.settings.proxy.criterion,
@@ -77,18 +81,32 @@ def unit_graph_for(model_name: str, base: Base, residual: bool) -> UnitGraph:
     if residual and not spec.residual_ok:
         from amc.errors import AmcError
 
-        raise AmcError(f"--residual is not supported on {model_name}: its zero-padding shortcut is "
-                       "grouped wrongly by the dependency graph; prune block interiors only (drop --residual)")
+        raise AmcError(
+            f"--residual is not supported on {model_name}: its zero-padding shortcut is "
+            "grouped wrongly by the dependency graph; prune block interiors only (drop --residual)"
+        )
     size = tuple(base.data.train.images.shape[1:])
     return UnitGraph(base.model, size, rule=spec.unit_rule, residual=residual)
 
 
 def build_context(settings: SearchSettings, runtime: Runtime) -> SearchContext:
     """Open the base, find its units, check the budget and prepare the proxy."""
-    base = open_base(settings.model, settings.data, settings.checkpoint, runtime,
-                     trust=settings.trust_checkpoint, allow_train=settings.allow_train)
+    base = open_base(
+        settings.model,
+        settings.data,
+        settings.checkpoint,
+        runtime,
+        trust=settings.trust_checkpoint,
+        allow_train=settings.allow_train,
+    )
     graph = unit_graph_for(settings.model, base, settings.residual)
-    budget = Budget(graph, settings.target, settings.kind, settings.max_sparsity, settings.round_to,
-                    check_reachable=not settings.unstructured)
+    budget = Budget(
+        graph,
+        settings.target,
+        settings.kind,
+        settings.max_sparsity,
+        settings.round_to,
+        check_reachable=not settings.unstructured,
+    )
     proxy = ProxyEvaluator(base.model, graph, base.data, runtime, settings.proxy)
     return SearchContext(settings, base, graph, budget, proxy)

@@ -130,16 +130,23 @@ def make_agent(env, episodes: int, warmup: int, seed: int, device: str = "cpu") 
     steps = env.unwrapped.n if hasattr(env, "unwrapped") else env.get_attr("n")[0]
     cfg = DDPGConfig
     return AMCDDPG(
-        "MlpPolicy", env,
-        actor_lr=cfg.actor_lr, critic_lr=cfg.critic_lr,
+        "MlpPolicy",
+        env,
+        actor_lr=cfg.actor_lr,
+        critic_lr=cfg.critic_lr,
         buffer_size=max(episodes, 1) * steps + steps,
         learning_starts=warmup * steps,
-        batch_size=cfg.batch_size, tau=cfg.tau, gamma=cfg.gamma,
-        train_freq=(1, "episode"), gradient_steps=-1,
+        batch_size=cfg.batch_size,
+        tau=cfg.tau,
+        gamma=cfg.gamma,
+        train_freq=(1, "episode"),
+        gradient_steps=-1,
         action_noise=TruncatedNormalNoise(cfg.sigma, cfg.sigma_decay, warmup, seed),
         replay_buffer_class=EpisodeRewardBuffer,
         policy_kwargs={"net_arch": list(cfg.hidden)},
-        seed=seed, device=device, verbose=0,
+        seed=seed,
+        device=device,
+        verbose=0,
     )
 
 
@@ -164,15 +171,16 @@ class AgentCheckpoint:
             writer(tmp)
             os.replace(tmp if tmp.exists() else Path(str(tmp) + ".zip"), self.folder / name)
         noise = agent.action_noise
-        state = {"noise": noise.state() if isinstance(noise, TruncatedNormalNoise) else None,
-                 "num_timesteps": agent.num_timesteps}
+        state = {
+            "noise": noise.state() if isinstance(noise, TruncatedNormalNoise) else None,
+            "num_timesteps": agent.num_timesteps,
+        }
         tmp = self.folder / ".state.json.tmp"
         tmp.write_text(json.dumps(state))
         os.replace(tmp, self.folder / "state.json")
 
     def load(self, env, seed: int, device: str = "cpu") -> AMCDDPG:
-        agent = AMCDDPG.load(self.folder / "agent.zip", env=env, device=device,
-                             custom_objects={"seed": seed})
+        agent = AMCDDPG.load(self.folder / "agent.zip", env=env, device=device, custom_objects={"seed": seed})
         agent.load_replay_buffer(self.folder / "buffer.pkl")
         state = json.loads((self.folder / "state.json").read_text())
         if isinstance(agent.action_noise, TruncatedNormalNoise) and state.get("noise"):

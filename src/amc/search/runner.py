@@ -23,8 +23,7 @@ from amc.search.context import SearchContext
 
 __all__ = ["METHODS", "SearchRun", "run_search"]
 
-METHODS = ("ddpg", "optuna", "random", "uniform", "global", "sensitivity", "unstructured-local",
-           "unstructured-global")
+METHODS = ("ddpg", "optuna", "random", "uniform", "global", "sensitivity", "unstructured-local", "unstructured-global")
 LEARNED = ("ddpg", "optuna", "random")
 
 
@@ -46,10 +45,21 @@ class SearchRun:
 
 def _fingerprint(ctx: SearchContext, run: SearchRun) -> dict:
     s = ctx.settings
-    return {"model": s.model, "dataset": ctx.base.data.name, "checkpoint_sha256": ctx.base.checkpoint_sha256,
-            "kind": s.kind, "target": s.target, "max_sparsity": s.max_sparsity, "round_to": s.round_to,
-            "residual": s.residual, "proxy": asdict(s.proxy), "method": run.method, "reward": run.reward,
-            "seed": s.seed, "precision": ctx.base.runtime.precision}
+    return {
+        "model": s.model,
+        "dataset": ctx.base.data.name,
+        "checkpoint_sha256": ctx.base.checkpoint_sha256,
+        "kind": s.kind,
+        "target": s.target,
+        "max_sparsity": s.max_sparsity,
+        "round_to": s.round_to,
+        "residual": s.residual,
+        "proxy": asdict(s.proxy),
+        "method": run.method,
+        "reward": run.reward,
+        "seed": s.seed,
+        "precision": ctx.base.runtime.precision,
+    }
 
 
 def make_env(ctx: SearchContext, reward: str) -> PruningEnv:
@@ -82,8 +92,11 @@ def _run_ddpg(ctx: SearchContext, run: SearchRun, study: optuna.Study, folder: P
         return
     ckpt = AgentCheckpoint(folder / "agent")
     device = str(ctx.base.runtime.device)
-    agent = ckpt.load(env, ctx.settings.seed, device) if (done and ckpt.exists) else \
-        make_agent(env, run.episodes, run.warmup, ctx.settings.seed, device)
+    agent = (
+        ckpt.load(env, ctx.settings.seed, device)
+        if (done and ckpt.exists)
+        else make_agent(env, run.episodes, run.warmup, ctx.settings.seed, device)
+    )
     progress = _Progress(run.episodes, done, f"ddpg {ctx.settings.model}", run.progress)
     counter = [done]
 
@@ -93,8 +106,11 @@ def _run_ddpg(ctx: SearchContext, run: SearchRun, study: optuna.Study, folder: P
         progress.update(info["reward"], info["accuracy"])
 
     try:
-        agent.learn(total_timesteps=remaining * env.n, callback=EpisodeCallback(on_episode, ckpt.save),
-                    reset_num_timesteps=False)
+        agent.learn(
+            total_timesteps=remaining * env.n,
+            callback=EpisodeCallback(on_episode, ckpt.save),
+            reset_num_timesteps=False,
+        )
     finally:
         progress.close()
 
@@ -108,14 +124,19 @@ def _run_sampler(ctx: SearchContext, run: SearchRun, study: optuna.Study) -> Non
     try:
         while True:
             trial = study.ask()
+            trial.set_user_attr("worker", studies.worker_id())
             if _quota_reached(study, trial, run.episodes):
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 break
-            env.reset(seed=ctx.settings.seed + trial.number)
-            for name in names:
-                _, reward, terminated, _, info = env.step(np.array([trial.suggest_float(name, -1.0, 1.0)]))
-            for key, value in studies.trial_attrs(info, run.method).items():
-                trial.set_user_attr(key, value)
+            try:
+                env.reset(seed=ctx.settings.seed + trial.number)
+                for name in names:
+                    _, reward, terminated, _, info = env.step(np.array([trial.suggest_float(name, -1.0, 1.0)]))
+                for key, value in studies.trial_attrs(info, run.method).items():
+                    trial.set_user_attr(key, value)
+            except BaseException:  # Ctrl-C or an error: the trial is not left RUNNING
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                raise
             study.tell(trial, reward)
             progress.update(reward, info["accuracy"])
     finally:
@@ -135,16 +156,31 @@ def _run_baseline(ctx: SearchContext, run: SearchRun, study: optuna.Study) -> No
 
     if studies.completed(study):
         return
-    fn = {"uniform": baselines.uniform_keep, "global": baselines.global_keep,
-          "sensitivity": lambda c: baselines.sensitivity_keep(c, progress=run.progress)}[run.method]
+    fn = {
+        "uniform": baselines.uniform_keep,
+        "global": baselines.global_keep,
+        "sensitivity": lambda c: baselines.sensitivity_keep(c, progress=run.progress),
+    }[run.method]
     keep = fn(ctx)
     acc = ctx.proxy.evaluate(keep).accuracy
     macs_ratio, params_ratio = ctx.budget.ratios(keep)
     reward = -(1 - acc) if run.reward == "acc" else -(1 - acc) * np.log(macs_ratio * ctx.graph.base_macs)
-    info = {"keep": keep, "sparsity": ctx.budget.sparsity(keep), "accuracy": acc, "macs_ratio": macs_ratio,
-            "params_ratio": params_ratio, "reward": reward}
-    studies.record_trial(study, ctx.graph.names(), [2 * s / max(ctx.budget.max_sparsity, 1e-9) - 1
-                                                    for s in info["sparsity"]], info, run.method, 0)
+    info = {
+        "keep": keep,
+        "sparsity": ctx.budget.sparsity(keep),
+        "accuracy": acc,
+        "macs_ratio": macs_ratio,
+        "params_ratio": params_ratio,
+        "reward": reward,
+    }
+    studies.record_trial(
+        study,
+        ctx.graph.names(),
+        [2 * s / max(ctx.budget.max_sparsity, 1e-9) - 1 for s in info["sparsity"]],
+        info,
+        run.method,
+        0,
+    )
 
 
 def _unstructured_policy(ctx: SearchContext, run: SearchRun) -> Policy:
@@ -161,13 +197,26 @@ def _unstructured_policy(ctx: SearchContext, run: SearchRun) -> Policy:
     net = unstructured.make_permanent(unstructured.apply_masks(copy.deepcopy(ctx.base.model), per_layer))
     acc = ctx.proxy.recalibrated_accuracy(net)
     nonzero = sum(int((p != 0).sum()) for p in net.parameters()) / ctx.graph.base_params
-    policy = ctx.policy(ctx.budget.channels, run.method, {
-        "heldout_proxy_acc": acc, "base_heldout_proxy_acc": ctx.proxy.base_accuracy(), "trials": 1,
-        "study": None, "note": "unstructured: zeros give no dense speed-up (same shapes, same MACs)",
-        "nonzero_weight_fraction": unstructured.nonzero_fraction(net)})
+    policy = ctx.policy(
+        ctx.budget.channels,
+        run.method,
+        {
+            "heldout_proxy_acc": acc,
+            "base_heldout_proxy_acc": ctx.proxy.base_accuracy(),
+            "trials": 1,
+            "study": None,
+            "note": "unstructured: zeros give no dense speed-up (same shapes, same MACs)",
+            "nonzero_weight_fraction": unstructured.nonzero_fraction(net),
+        },
+    )
     policy.sparsity, policy.structure = per_layer, "weights"
-    policy.achieved = {"macs_ratio": 1.0, "params_ratio": 1.0, "nonzero_params_ratio": nonzero,
-                       "macs": ctx.graph.base_macs, "params": ctx.graph.base_params}
+    policy.achieved = {
+        "macs_ratio": 1.0,
+        "params_ratio": 1.0,
+        "nonzero_params_ratio": nonzero,
+        "macs": ctx.graph.base_macs,
+        "params": ctx.graph.base_params,
+    }
     policy.budget["kind"] = "nonzero-params"
     save_policy(policy, run.out)
     return policy
@@ -180,15 +229,19 @@ def run_search(ctx: SearchContext, run: SearchRun) -> Policy:
     if run.method in LEARNED and run.episodes < 1:
         raise AmcError("--episodes must be at least 1")
     if run.method == "ddpg" and run.warmup >= run.episodes:
-        raise AmcError(f"--warmup ({run.warmup}) must be smaller than --episodes ({run.episodes}): "
-                       "warm-up episodes are random, the agent learns after them")
+        raise AmcError(
+            f"--warmup ({run.warmup}) must be smaller than --episodes ({run.episodes}): "
+            "warm-up episodes are random, the agent learns after them"
+        )
     if run.method.startswith("unstructured"):
         return _unstructured_policy(ctx, run)
     s = ctx.settings
     name = run.study or studies.default_study_name(s.model, ctx.base.data.name, s.kind, s.target, run.method)
     storage = studies.open_storage(run.storage, run.runs_dir)
-    sampler = {"optuna": optuna.samplers.TPESampler(seed=s.seed),
-               "random": optuna.samplers.RandomSampler(seed=s.seed)}.get(run.method)
+    sampler = {
+        "optuna": optuna.samplers.TPESampler(seed=s.seed),
+        "random": optuna.samplers.RandomSampler(seed=s.seed),
+    }.get(run.method)
     study = studies.open_study(storage, name, _fingerprint(ctx, run), resume=run.resume, sampler=sampler)
     start = time.time()
     if run.method == "ddpg":
@@ -201,11 +254,18 @@ def run_search(ctx: SearchContext, run: SearchRun) -> Policy:
     if best is None:
         raise AmcError(f"study '{name}' has no evaluated policy yet: run the search again with --resume")
     keep = np.asarray(best.user_attrs["keep"])
-    metrics = {"heldout_proxy_acc": best.user_attrs["accuracy"], "reward": best.value,
-               "reward_kind": run.reward, "trials": len(studies.completed(study)), "best_trial": best.number,
-               "study": name, "search_seconds_this_run": round(time.time() - start, 1),
-               "proxy": asdict(s.proxy), "base_heldout_proxy_acc": ctx.proxy.base_accuracy(),
-               "precision": ctx.base.runtime.precision}
+    metrics = {
+        "heldout_proxy_acc": best.user_attrs["accuracy"],
+        "reward": best.value,
+        "reward_kind": run.reward,
+        "trials": len(studies.completed(study)),
+        "best_trial": best.number,
+        "study": name,
+        "search_seconds_this_run": round(time.time() - start, 1),
+        "proxy": asdict(s.proxy),
+        "base_heldout_proxy_acc": ctx.proxy.base_accuracy(),
+        "precision": ctx.base.runtime.precision,
+    }
     policy = ctx.policy(keep, run.method, metrics)
     save_policy(policy, run.out)
     return policy

@@ -15,11 +15,28 @@ from amc.errors import AmcError
 __all__ = ["DEFAULTS", "resolve"]
 
 DEFAULTS: dict[str, Any] = {
-    "model": None, "data": None, "checkpoint": None, "flops": None, "params": None,
-    "method": "ddpg", "episodes": 400, "warmup": 100, "reward": "acc", "criterion": "l1",
-    "reconstruct": False, "proxy_size": 1000, "calib_images": 500, "max_sparsity": 0.8,
-    "round_to": 1, "residual": False, "storage": None, "study": None, "seed": 0,
-    "out": "policies/best.json", "device": "auto", "precision": "auto",
+    "model": None,
+    "data": None,
+    "checkpoint": None,
+    "flops": None,
+    "params": None,
+    "method": "ddpg",
+    "episodes": 400,
+    "warmup": 100,
+    "reward": "acc",
+    "criterion": "l1",
+    "reconstruct": False,
+    "proxy_size": 1000,
+    "calib_images": 500,
+    "max_sparsity": 0.8,
+    "round_to": 1,
+    "residual": False,
+    "storage": None,
+    "study": None,
+    "seed": 0,
+    "out": "policies/best.json",
+    "device": "auto",
+    "precision": "auto",
 }
 
 

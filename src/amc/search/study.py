@@ -10,6 +10,8 @@ continued with ``--resume``.
 from __future__ import annotations
 
 import json
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -45,37 +47,84 @@ def default_study_name(model: str, dataset: str, kind: str, target: float, metho
     return f"{model}-{dataset}-{kind}{target:g}-{method}"
 
 
-def open_study(storage, name: str, fingerprint: dict[str, Any], *, resume: bool,
-               sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
+def open_study(
+    storage, name: str, fingerprint: dict[str, Any], *, resume: bool, sampler: optuna.samplers.BaseSampler | None = None
+) -> optuna.Study:
     """Create study ``name``, or reopen it with ``resume`` if its settings match ``fingerprint``."""
     existing = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
     if name in existing and not resume:
         study = optuna.load_study(study_name=name, storage=storage)
         n = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
         if n:
-            raise AmcError(f"study '{name}' already has {n} evaluated policies: pass --resume to "
-                           "continue it, or --study NEW_NAME to start another")
-    study = optuna.create_study(study_name=name, storage=storage, direction="maximize",
-                                sampler=sampler, load_if_exists=True)
+            raise AmcError(
+                f"study '{name}' already has {n} evaluated policies: pass --resume to "
+                "continue it, or --study NEW_NAME to start another"
+            )
+    study = optuna.create_study(
+        study_name=name, storage=storage, direction="maximize", sampler=sampler, load_if_exists=True
+    )
     saved = study.user_attrs.get("settings")
     if saved is None:
         study.set_user_attr("settings", json.loads(json.dumps(fingerprint, default=str)))
     elif saved != json.loads(json.dumps(fingerprint, default=str)):
-        diff = sorted(k for k in set(saved) | set(fingerprint) if saved.get(k) != json.loads(json.dumps(fingerprint, default=str)).get(k))
-        raise AmcError(f"study '{name}' was made with other settings ({', '.join(diff)}): "
-                       "use the same flags to resume, or --study NEW_NAME")
+        diff = sorted(
+            k
+            for k in set(saved) | set(fingerprint)
+            if saved.get(k) != json.loads(json.dumps(fingerprint, default=str)).get(k)
+        )
+        raise AmcError(
+            f"study '{name}' was made with other settings ({', '.join(diff)}): "
+            "use the same flags to resume, or --study NEW_NAME"
+        )
+    if resume:
+        fail_dead_trials(study)
     return study
+
+
+def worker_id() -> str:
+    """``host:pid`` of this process, stored on the trials it runs."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_dead_trials(study: optuna.Study) -> int:
+    """Mark RUNNING trials of dead processes on this host as FAIL (a SIGKILL leaves them
+    RUNNING forever); returns how many. Trials of other hosts are left to their workers."""
+    host = socket.gethostname()
+    failed = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = str(t.user_attrs.get("worker", ""))
+        w_host, _, pid = worker.rpartition(":")
+        if w_host == host and pid.isdigit() and not _alive(int(pid)):
+            study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+            failed += 1
+    return failed
 
 
 def trial_attrs(info: dict[str, Any], method: str) -> dict[str, Any]:
     """JSON-safe user attributes of one evaluated policy."""
-    return {"method": method, "keep": [int(k) for k in info["keep"]],
-            "sparsity": [float(s) for s in info["sparsity"]], "accuracy": float(info["accuracy"]),
-            "macs_ratio": float(info["macs_ratio"]), "params_ratio": float(info["params_ratio"])}
+    return {
+        "method": method,
+        "keep": [int(k) for k in info["keep"]],
+        "sparsity": [float(s) for s in info["sparsity"]],
+        "accuracy": float(info["accuracy"]),
+        "macs_ratio": float(info["macs_ratio"]),
+        "params_ratio": float(info["params_ratio"]),
+    }
 
 
-def record_trial(study: optuna.Study, unit_names: list[str], actions: list[float],
-                 info: dict[str, Any], method: str, episode: int) -> None:
+def record_trial(
+    study: optuna.Study, unit_names: list[str], actions: list[float], info: dict[str, Any], method: str, episode: int
+) -> None:
     """Add a finished policy (e.g. a DDPG episode) to ``study`` as a complete trial."""
     trial = optuna.trial.create_trial(
         params={n: float(np.clip(a, -1, 1)) for n, a in zip(unit_names, actions)},

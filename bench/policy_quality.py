@@ -1,0 +1,207 @@
+"""Benchmarks 2 and 3: policy quality and real speed-up at one MACs budget.
+
+For one base model, side by side at the same MACs target:
+  * amc's uniform, global and sensitivity policies (computed here),
+  * the learned policies a search benchmark left in bench/results/policies/ (ddpg, optuna,
+    random), and
+  * Torch-Pruning's own pruner (``MetaPruner``) with global and local L1 magnitude importance and
+    with its Taylor importance, restricted to the same units, its pruning ratio bisected to the
+    same MACs target.
+Every network gets the same BN recalibration (2,000 training images) and the same short cosine
+fine-tuning. Reported: MACs and parameter ratios, held-out and test accuracy before and after
+fine-tuning, and measured latency (batch 1 and 64) against the unpruned base.
+
+    python bench/policy_quality.py --model resnet56 --finetune-epochs 0.5
+    python bench/policy_quality.py --quick
+Writes bench/results/policy_quality-MODEL[-quick].json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import torch_pruning as tp
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import RESULTS, base_checkpoint, data_spec, write_result  # noqa: E402
+
+from amc.apply import policy_keep  # noqa: E402
+from amc.data import batches  # noqa: E402
+from amc.latency import measure_latency  # noqa: E402
+from amc.macs import count_macs, count_params  # noqa: E402
+from amc.policy import load_policy  # noqa: E402
+from amc.proxy import ProxyConfig, ProxyEvaluator  # noqa: E402
+from amc.pruning.recalibrate import recalibrate_bn  # noqa: E402
+from amc.runtime import Runtime  # noqa: E402
+from amc.search import baselines  # noqa: E402
+from amc.search.context import SearchSettings, build_context  # noqa: E402
+from amc.training import TrainConfig, evaluate, train  # noqa: E402
+
+
+def torch_pruning_net(ctx, importance: str, global_pruning: bool, target: float) -> nn.Module:
+    """Torch-Pruning's MetaPruner on the same units, ratio bisected to meet ``target`` MACs."""
+    base = ctx.base.model
+    members = {m.module for u in ctx.graph.units for m in u.members if m.dim == "out"}
+    rt = ctx.base.runtime
+    example = torch.zeros(1, *ctx.graph.input_size, device=rt.device)
+
+    def prune_at(ratio: float) -> nn.Module:
+        net = copy.deepcopy(base).float().to(memory_format=torch.contiguous_format)
+        mods = dict(net.named_modules())
+        ignored = [m for n, m in mods.items() if isinstance(m, (nn.Conv2d, nn.Linear)) and n not in members]
+        imp = {"l1": tp.importance.GroupMagnitudeImportance(p=1), "taylor": tp.importance.GroupTaylorImportance()}[
+            importance
+        ]
+        pruner = tp.pruner.MetaPruner(
+            net,
+            example,
+            importance=imp,
+            global_pruning=global_pruning,
+            pruning_ratio=ratio,
+            max_pruning_ratio=ctx.budget.max_sparsity,
+            ignored_layers=ignored,
+        )
+        if importance == "taylor":
+            net.zero_grad()
+            for x, y in batches(ctx.base.data.heldout.subset(512), 128, device=rt.device):
+                F.cross_entropy(net(x), y).backward()
+        pruner.step()
+        net.zero_grad(set_to_none=True)
+        return net
+
+    lo, hi = 0.0, ctx.budget.max_sparsity
+    best = None
+    for _ in range(14):
+        mid = (lo + hi) / 2
+        net = prune_at(mid)
+        if count_macs(net, ctx.graph.input_size) <= target * ctx.graph.base_macs:
+            best, hi = net, mid
+        else:
+            lo = mid
+    if best is None:
+        best = prune_at(hi)
+    return rt.prepare(best)
+
+
+def measure(name: str, net: nn.Module, ctx, calib: list, args) -> dict:
+    rt, data = ctx.base.runtime, ctx.base.data
+    recalibrate_bn(net, calib, rt.autocast)
+    row = {
+        "method": name,
+        "macs_ratio": count_macs(net, ctx.graph.input_size) / ctx.graph.base_macs,
+        "params_ratio": count_params(net) / ctx.graph.base_params,
+        "heldout_acc": evaluate(net, data.heldout, rt),
+        "test_acc": evaluate(net, data.test, rt),
+    }
+    if args.finetune_epochs > 0:
+        train(
+            net,
+            data.train,
+            rt,
+            TrainConfig(epochs=args.finetune_epochs, lr=0.01, schedule="cosine"),
+            desc=f"fine-tune {name}",
+        )
+        row |= {"ft_heldout_acc": evaluate(net, data.heldout, rt), "ft_test_acc": evaluate(net, data.test, rt)}
+    for bs in (1, 64):
+        row[f"latency_b{bs}_ms"] = 1e3 * measure_latency(net, rt, bs, ctx.graph.input_size, args.latency_seconds)
+    print(
+        f"{name:<22} MACs {row['macs_ratio']:.3f} params {row['params_ratio']:.3f} held-out {row['heldout_acc']:.2%} "
+        f"test {row['test_acc']:.2%}"
+        + (
+            f" | fine-tuned held-out {row['ft_heldout_acc']:.2%} test {row['ft_test_acc']:.2%}"
+            if "ft_test_acc" in row
+            else ""
+        )
+        + f" | b1 {row['latency_b1_ms']:.2f} ms b64 {row['latency_b64_ms']:.1f} ms",
+        flush=True,
+    )
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="resnet56")
+    ap.add_argument("--flops", type=float, default=0.5)
+    ap.add_argument("--finetune-epochs", type=float, default=0.5)
+    ap.add_argument("--latency-seconds", type=float, default=2.0)
+    ap.add_argument(
+        "--methods",
+        nargs="+",
+        default=[
+            "uniform",
+            "global",
+            "sensitivity",
+            "ddpg",
+            "optuna",
+            "random",
+            "tp-global-l1",
+            "tp-local-l1",
+            "tp-local-taylor",
+        ],
+    )
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    if a.quick:
+        a.model, a.finetune_epochs, a.latency_seconds = "resnet20", 0.02, 0.2
+        a.methods = ["uniform", "global", "tp-global-l1"]
+    rt = Runtime.create("auto", "auto")
+    ctx = build_context(
+        SearchSettings(
+            model=a.model, data=data_spec(), checkpoint=str(base_checkpoint(a.model)), target=a.flops, allow_train=False
+        ),
+        rt,
+    )
+    proxy = ProxyEvaluator(ctx.base.model, ctx.graph, ctx.base.data, rt, ProxyConfig(size=10, calib_images=2000))
+    calib = proxy._calib
+    t0 = time.time()
+    base = {
+        "heldout_acc": evaluate(ctx.base.model, ctx.base.data.heldout, rt),
+        "test_acc": evaluate(ctx.base.model, ctx.base.data.test, rt),
+        **{
+            f"latency_b{bs}_ms": 1e3 * measure_latency(ctx.base.model, rt, bs, ctx.graph.input_size, a.latency_seconds)
+            for bs in (1, 64)
+        },
+    }
+    print(
+        f"{'unpruned':<22} held-out {base['heldout_acc']:.2%} test {base['test_acc']:.2%} | "
+        f"b1 {base['latency_b1_ms']:.2f} ms b64 {base['latency_b64_ms']:.1f} ms",
+        flush=True,
+    )
+    rows = []
+    for method in a.methods:
+        if method.startswith("tp-"):
+            _, scope, imp = method.split("-")
+            net = torch_pruning_net(ctx, imp, scope == "global", a.flops)
+        else:
+            if method in ("uniform", "global", "sensitivity"):
+                keep = {
+                    "uniform": baselines.uniform_keep,
+                    "global": baselines.global_keep,
+                    "sensitivity": lambda c: baselines.sensitivity_keep(c, progress=False),
+                }[method](ctx)
+            else:
+                path = RESULTS / "policies" / f"{a.model}-{method}-{rt.precision}.json"
+                if not path.exists():
+                    print(f"{method:<22} skipped: no {path} (run bench/search_speed.py --methods {method})")
+                    continue
+                keep = policy_keep(load_policy(path), ctx.graph)
+            net = proxy.build(keep)
+        row = measure(method, net, ctx, calib, a)
+        row["speedup_b1"] = base["latency_b1_ms"] / row["latency_b1_ms"]
+        row["speedup_b64"] = base["latency_b64_ms"] / row["latency_b64_ms"]
+        rows.append(row)
+    write_result(
+        f"policy_quality-{a.model}" + ("-quick" if a.quick else ""),
+        {"args": vars(a), "precision": rt.precision, "base": base, "rows": rows, "seconds": round(time.time() - t0, 1)},
+    )
+
+
+if __name__ == "__main__":
+    main()

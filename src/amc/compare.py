@@ -1,0 +1,158 @@
+"""``amc compare``: every method at every budget, applied and measured, as tables and plots.
+
+Searches are reused from the study storage (a study already holding the requested number of
+policies is not searched again), and every finished (method, budget) row is saved as it is
+made, so a stopped sweep resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import optuna
+from tqdm import tqdm
+
+from amc.apply import policy_keep
+from amc.macs import count_macs, count_params
+from amc.proxy import ProxyConfig, ProxyEvaluator
+from amc.pruning.budget import Budget
+from amc.report import pareto_plot, search_curve_plot, sparsity_plot, write_rows
+from amc.runtime import Runtime
+from amc.search import study as studies
+from amc.search.context import SearchContext, SearchSettings, build_context
+from amc.search.runner import SearchRun, run_search
+from amc.training import TrainConfig, evaluate, train
+
+__all__ = ["CompareConfig", "run_compare"]
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    targets: tuple[float, ...] = (0.3, 0.5, 0.7)
+    methods: tuple[str, ...] = ("uniform", "global", "sensitivity", "optuna", "ddpg")
+    episodes: int = 100
+    warmup: int = 25
+    finetune_epochs: float = 0.0
+    latency_seconds: float = 0.5
+    calib_images: int = 2000
+
+
+def _measure(ctx: SearchContext, keep, evaluator: ProxyEvaluator, cfg: CompareConfig) -> dict:
+    from amc.latency import measure_latency
+
+    rt, data = ctx.base.runtime, ctx.base.data
+    net = evaluator.build(keep)
+    row = {
+        "macs_ratio": count_macs(net, ctx.graph.input_size) / ctx.graph.base_macs,
+        "params_ratio": count_params(net) / ctx.graph.base_params,
+        "heldout_acc": evaluate(net, data.heldout, rt),
+        "test_acc": evaluate(net, data.test, rt),
+    }
+    if cfg.finetune_epochs > 0:
+        train(
+            net, data.train, rt, TrainConfig(epochs=cfg.finetune_epochs, lr=0.01, schedule="cosine"), desc="fine-tuning"
+        )
+        row |= {"ft_heldout_acc": evaluate(net, data.heldout, rt), "ft_test_acc": evaluate(net, data.test, rt)}
+    for bs in (1, 64):
+        row[f"latency_b{bs}_ms"] = 1e3 * measure_latency(net, rt, bs, ctx.graph.input_size, cfg.latency_seconds)
+    return row
+
+
+def run_compare(
+    settings: SearchSettings,
+    runtime: Runtime,
+    cfg: CompareConfig,
+    out: Path,
+    storage: str | None = None,
+    runs_dir: Path = Path("runs"),
+    progress: bool = True,
+) -> list[dict]:
+    """Run the sweep; write results.{csv,json} and PNG plots into ``out``; return the rows."""
+    from amc.latency import measure_latency
+
+    out.mkdir(parents=True, exist_ok=True)
+    state_path = out / "results.json"
+    rows: list[dict] = json.loads(state_path.read_text()) if state_path.exists() else []
+    done = {(r["method"], r["target"]) for r in rows}
+    ctx = build_context(replace(settings, target=max(cfg.targets)), runtime)
+    evaluator = ProxyEvaluator(
+        ctx.base.model,
+        ctx.graph,
+        ctx.base.data,
+        runtime,
+        ProxyConfig(
+            size=10,
+            calib_images=cfg.calib_images,
+            criterion=settings.proxy.criterion,
+            reconstruct=settings.proxy.reconstruct,
+        ),
+    )
+    base = {
+        "method": "unpruned",
+        "macs_ratio": 1.0,
+        "params_ratio": 1.0,
+        "test_acc": evaluate(ctx.base.model, ctx.base.data.test, runtime),
+        "latency_b64_ms": 1e3 * measure_latency(ctx.base.model, runtime, 64, ctx.graph.input_size, cfg.latency_seconds),
+    }
+    policies: dict[float, dict[str, dict[str, float]]] = {}
+    curves: dict[float, dict[str, list[float]]] = {}
+    bar = tqdm(total=len(cfg.targets) * len(cfg.methods), desc="compare", unit="run", disable=not progress or None)
+    for target in cfg.targets:
+        tctx = SearchContext(
+            settings,
+            ctx.base,
+            ctx.graph,
+            Budget(ctx.graph, target, settings.kind, settings.max_sparsity, settings.round_to),
+            ctx.proxy,
+        )
+        for method in cfg.methods:
+            run = SearchRun(
+                method=method,
+                episodes=cfg.episodes,
+                warmup=cfg.warmup,
+                storage=storage,
+                resume=True,
+                out=out / "policies" / f"{method}-{target:g}.json",
+                runs_dir=runs_dir,
+                progress=False,
+            )
+            policy = run_search(tctx, run)
+            policies.setdefault(target, {})[method] = policy.sparsity
+            if method in ("ddpg", "optuna", "random"):
+                study = optuna.load_study(
+                    study_name=policy.metrics["study"], storage=studies.open_storage(storage, runs_dir)
+                )
+                curves.setdefault(target, {})[method] = [t.value for t in studies.completed(study)]
+            if (method, target) not in done:
+                row = {
+                    "method": method,
+                    "target": target,
+                    "heldout_proxy_acc": policy.metrics["heldout_proxy_acc"],
+                    **_measure(tctx, policy_keep(policy, ctx.graph), evaluator, cfg),
+                }
+                rows.append(row)
+                write_rows(rows, out)  # saved as it goes: a stopped sweep resumes here
+            bar.update(1)
+    bar.close()
+    title = f"{settings.model} on {ctx.base.data.name}"
+    for x in ("macs_ratio", "params_ratio", "latency_b64_ms"):
+        for y in ("test_acc", "ft_test_acc") if cfg.finetune_epochs > 0 else ("test_acc",):
+            pareto_plot(
+                rows, x, y, f"{title}: {AXIS(y)} vs {x.replace('_', ' ')}", out / f"pareto-{y}-vs-{x}.png", base
+            )
+    for target, pol in policies.items():
+        sparsity_plot(pol, f"{title}: per-unit sparsity at {target:g} of MACs", out / f"sparsity-{target:g}.png")
+    for target, cur in curves.items():
+        search_curve_plot(
+            cur, f"{title}: search at {target:g} of MACs (held-out proxy)", out / f"search-{target:g}.png"
+        )
+    (out / "config.json").write_text(
+        json.dumps({"settings": asdict(settings), "compare": asdict(cfg), "base": base}, indent=2, default=str)
+    )
+    return rows
+
+
+def AXIS(key: str) -> str:  # noqa: N802 - short helper for titles
+    return {"test_acc": "test accuracy", "ft_test_acc": "fine-tuned test accuracy"}.get(key, key)

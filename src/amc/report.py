@@ -1,0 +1,124 @@
+"""Tables and plots shared by ``amc compare``, the benchmarks and the notebooks.
+
+Every plot says what it shows in its title (model, budget, data set) and labels its axes with
+units. Files are written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from amc.checkpoints import atomic_write_bytes  # noqa: E402
+
+__all__ = ["write_rows", "pareto_plot", "sparsity_plot", "search_curve_plot", "markdown_table"]
+
+AXIS_LABELS = {
+    "macs_ratio": "MACs kept (fraction of the unpruned network)",
+    "params_ratio": "parameters kept (fraction of the unpruned network)",
+    "latency_b64_ms": "measured latency, batch 64 (ms)",
+    "latency_b1_ms": "measured latency, batch 1 (ms)",
+    "test_acc": "test accuracy before fine-tuning",
+    "ft_test_acc": "test accuracy after fine-tuning",
+    "heldout_acc": "held-out accuracy before fine-tuning",
+}
+
+
+def write_rows(rows: Sequence[dict], folder: Path, stem: str = "results") -> None:
+    """``rows`` as ``stem.csv`` and ``stem.json`` (columns: the union of the rows' keys)."""
+    keys: list[str] = []
+    for r in rows:
+        keys += [k for k in r if k not in keys and not isinstance(r[k], (dict, list))]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_bytes(folder / f"{stem}.csv", buf.getvalue().encode())
+    atomic_write_bytes(folder / f"{stem}.json", (json.dumps(list(rows), indent=2, default=str) + "\n").encode())
+
+
+def _save(fig, path: Path) -> Path:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def pareto_plot(rows: Sequence[dict], x: str, y: str, title: str, path: Path, base: dict | None = None) -> Path:
+    """Accuracy ``y`` against cost ``x``, one line per method (points sorted by ``x``)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for method in dict.fromkeys(r["method"] for r in rows):
+        pts = sorted(
+            (r[x], r[y]) for r in rows if r["method"] == method and r.get(x) is not None and r.get(y) is not None
+        )
+        if pts:
+            ax.plot(*zip(*pts), marker="o", label=method)
+    if base is not None and base.get(y) is not None:
+        bx = base.get(x, 1.0)
+        ax.scatter([bx], [base[y]], marker="*", s=160, color="black", label="unpruned", zorder=5)
+    ax.set_xlabel(AXIS_LABELS.get(x, x))
+    ax.set_ylabel(AXIS_LABELS.get(y, y))
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def sparsity_plot(policies: dict[str, dict[str, float]], title: str, path: Path) -> Path:
+    """Per-unit sparsity of several policies, side by side (grouped bars over units)."""
+    names = list(next(iter(policies.values())).keys())
+    n = len(policies)
+    width = 0.8 / max(n, 1)
+    fig, ax = plt.subplots(figsize=(max(6.4, 0.28 * len(names) * max(n, 2)), 4.2))
+    for i, (method, sp) in enumerate(policies.items()):
+        ax.bar([j + i * width for j in range(len(names))], [sp.get(u, 0.0) for u in names], width, label=method)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(names))])
+    ax.set_xticklabels(names, rotation=90, fontsize=7)
+    ax.set_ylabel("sparsity (fraction of channels removed)")
+    ax.set_xlabel("prunable unit (in network order)")
+    ax.set_ylim(0, 1)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def search_curve_plot(curves: dict[str, list[float]], title: str, path: Path, ylabel: str = "reward (-error)") -> Path:
+    """Reward per episode/trial and the best so far, one colour per searcher."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for i, (method, values) in enumerate(curves.items()):
+        colour = f"C{i}"
+        best, run = [], float("-inf")
+        for v in values:
+            run = max(run, v)
+            best.append(run)
+        ax.plot(values, ".", color=colour, alpha=0.35, markersize=3)
+        ax.plot(best, "-", color=colour, label=f"{method} (best so far)")
+    ax.set_xlabel("episode / trial")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def markdown_table(rows: Sequence[dict], columns: Sequence[tuple[str, str, str]]) -> str:
+    """A Markdown table; ``columns`` are ``(key, header, format)`` with format like ``.2%``."""
+    head = "| " + " | ".join(h for _, h, _ in columns) + " |"
+    sep = "|" + "|".join("---" for _ in columns) + "|"
+    lines = [head, sep]
+    for r in rows:
+        cells = []
+        for key, _, fmt in columns:
+            v = r.get(key)
+            cells.append("-" if v is None else (format(v, fmt) if fmt else str(v)))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,89 @@
+import json
+import subprocess
+import sys
+
+from helpers import tiny_checkpoint
+
+from amc.compare import CompareConfig, run_compare
+from amc.proxy import ProxyConfig
+from amc.runtime import Runtime
+from amc.search.context import SearchSettings
+
+
+def test_compare_writes_tables_and_plots_and_resumes(tiny_data, tmp_path):
+    settings = SearchSettings(
+        model="resnet20",
+        data=str(tiny_data),
+        checkpoint=str(tiny_checkpoint(tmp_path)),
+        proxy=ProxyConfig(size=30, calib_images=20),
+        allow_train=False,
+    )
+    cfg = CompareConfig(
+        targets=(0.5, 0.7),
+        methods=("uniform", "global", "optuna", "ddpg"),
+        episodes=3,
+        warmup=1,
+        latency_seconds=0.05,
+        calib_images=20,
+    )
+    rt = Runtime.create("cpu", "fp32")
+    rows = run_compare(settings, rt, cfg, tmp_path / "out", runs_dir=tmp_path / "runs", progress=False)
+    assert len(rows) == 8
+    assert all(r["macs_ratio"] <= r["target"] + 1e-9 for r in rows)
+    for name in (
+        "results.csv",
+        "results.json",
+        "pareto-test_acc-vs-macs_ratio.png",
+        "pareto-test_acc-vs-latency_b64_ms.png",
+        "sparsity-0.5.png",
+        "search-0.7.png",
+    ):
+        assert (tmp_path / "out" / name).stat().st_size > 0, name
+    again = run_compare(settings, rt, cfg, tmp_path / "out", runs_dir=tmp_path / "runs", progress=False)
+    assert [r["test_acc"] for r in again] == [r["test_acc"] for r in rows]  # reused, not recomputed
+
+
+def test_compare_cli_on_resnet20_cifar10_jpeg(shared, tmp_path):
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "amc.cli",
+            "compare",
+            "--model",
+            "resnet20",
+            "--checkpoint",
+            str(shared.zoo("resnet20")),
+            "--data",
+            str(shared.data),
+            "--flops",
+            "0.5",
+            "0.7",
+            "--methods",
+            "uniform",
+            "global",
+            "optuna",
+            "ddpg",
+            "--episodes",
+            "4",
+            "--warmup",
+            "2",
+            "--proxy-size",
+            "200",
+            "--calib-images",
+            "100",
+            "--out",
+            str(tmp_path / "cmp"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert r.returncode == 0, r.stderr
+    rows = json.loads((tmp_path / "cmp" / "results.json").read_text())
+    assert {(x["method"], x["target"]) for x in rows} == {
+        (m, t) for m in ("uniform", "global", "optuna", "ddpg") for t in (0.5, 0.7)
+    }
+    assert (tmp_path / "cmp" / "pareto-test_acc-vs-params_ratio.png").exists()
+    assert "uniform" in r.stdout
