@@ -5,6 +5,8 @@ import os
 import pytest
 
 os.environ["AMC_NOTEBOOK_QUICK"] = "1"  # inherited by the notebook kernels
+if os.environ.get("AMC_TEST_CACHE"):
+    os.environ["AMC_CACHE"] = os.environ["AMC_TEST_CACHE"]  # reuse the decoded data of the test run
 
 
 def pytest_collection_modifyitems(config, items):

@@ -43,9 +43,9 @@ write(
         ),
         new_code_cell(SETUP),
         params(
-            'MODEL = "resnet20" if QUICK else "resnet56"\nTARGETS = (0.5, 0.7) if QUICK else (0.3, 0.5, 0.7)\n'
-            'METHODS = ("uniform", "global", "optuna", "ddpg") if QUICK else ("uniform", "global", "sensitivity", "optuna", "ddpg")\n'
-            "EPISODES, WARMUP = (4, 2) if QUICK else (200, 50)\nPROXY_SIZE, CALIB = (200, 100) if QUICK else (1000, 500)\n"
+            'MODEL = "resnet20" if QUICK else "resnet56"\nTARGETS = (0.5,) if QUICK else (0.3, 0.5, 0.7)\n'
+            'METHODS = ("uniform", "global", "ddpg") if QUICK else ("uniform", "global", "sensitivity", "optuna", "ddpg")\n'
+            "EPISODES, WARMUP = (3, 1) if QUICK else (200, 50)\nPROXY_SIZE, CALIB = (200, 100) if QUICK else (1000, 500)\n"
             'FINETUNE_EPOCHS = 0.0 if QUICK else 0.5\nOUT = Path("runs/notebooks/baselines_vs_learned" + ("-quick" if QUICK else ""))'
         ),
         new_code_cell(
@@ -53,7 +53,8 @@ write(
             "from amc.proxy import ProxyConfig\nfrom amc.runtime import Runtime\nfrom amc.search.context import SearchSettings\n"
             "settings = SearchSettings(model=MODEL, data=DATA, proxy=ProxyConfig(size=PROXY_SIZE, calib_images=CALIB))\n"
             "cfg = CompareConfig(targets=TARGETS, methods=METHODS, episodes=EPISODES, warmup=WARMUP,\n"
-            "                    finetune_epochs=FINETUNE_EPOCHS, latency_seconds=0.2 if QUICK else 1.0)\n"
+            "                    finetune_epochs=FINETUNE_EPOCHS, latency_seconds=0.2 if QUICK else 1.0,\n"
+            "                    calib_images=max(CALIB, 500))\n"
             "rows = run_compare(settings, Runtime.create(), cfg, OUT, runs_dir=OUT / 'runs')"
         ),
         new_code_cell(

@@ -11,7 +11,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -54,24 +53,8 @@ def isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("AMC_CACHE", cache)
 
 
-def make_imagefolder(
-    root: Path, classes: int = 3, train: int = 20, test: int = 5, size: int = 32, seed: int = 0
-) -> Path:
-    """A learnable ImageFolder tree: each class has its own mean colour plus noise."""
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    for split, n in (("train", train), ("test", test)):
-        for c in range(classes):
-            d = root / split / f"class{c}"
-            d.mkdir(parents=True, exist_ok=True)
-            colour = np.array([(c * 97) % 256, (c * 53 + 80) % 256, (c * 31 + 160) % 256])
-            for i in range(n):
-                img = np.clip(colour + rng.normal(0, 40, (size, size, 3)), 0, 255).astype(np.uint8)
-                Image.fromarray(img).save(d / f"{i:04d}.png")
-    return root
-
-
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Path:
+    from helpers import make_imagefolder
+
     return make_imagefolder(tmp_path_factory.mktemp("tiny"))

@@ -51,3 +51,42 @@ def test_policy_for_another_model_or_checkpoint_is_refused(ctx, policy, tmp_path
     with pytest.raises(AmcError, match="'layer9.conv', which is not a prunable unit"):
         apply_policy(bad_names, ctx.base, ctx.graph, ApplyConfig(), tmp_path)
     assert not (tmp_path / "pruned.pt").exists()
+
+
+EXAMPLES = sorted((__import__("pathlib").Path(__file__).parent.parent / "policies").glob("*.json"))
+
+
+@pytest.mark.parametrize("policy_path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_committed_example_policies_apply_as_they_are(shared, policy_path, tmp_path):
+    import subprocess
+    import sys
+
+    repo = policy_path.parent.parent
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "amc.cli",
+            "apply",
+            str(policy_path.relative_to(repo)),
+            "--data",
+            str(shared.data),
+            "--finetune-epochs",
+            "0",
+            "--no-latency",
+            "--calib-images",
+            "500",
+            "--out",
+            str(tmp_path),
+            "--json",
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr
+    metrics = json.loads(r.stdout)
+    policy = json.loads(policy_path.read_text())
+    assert metrics["macs_ratio"] == pytest.approx(policy["achieved"]["macs_ratio"])
+    assert metrics["pruned_heldout_acc"] > 0.5

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import make_imagefolder
+from helpers import make_imagefolder
 
 
 def amc(*args, env=None, timeout=300):

@@ -3,7 +3,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import make_imagefolder
+from helpers import make_imagefolder
 
 from amc.data import augment, batches, load_data, normalize
 from amc.errors import AmcError

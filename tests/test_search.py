@@ -107,3 +107,27 @@ def test_unstructured_policies_zero_weights_without_changing_shapes(tiny_data, t
     assert [p.shape for p in net.parameters()] == [p.shape for p in ctx.base.model.parameters()]
     if mode == "local":
         assert len(set(round(s, 6) for s in policy.sparsity.values())) == 1
+
+
+def test_env_spec_is_overridden_by_flags(tmp_path):
+    from amc.search.spec import resolve
+
+    spec = tmp_path / "s.toml"
+    spec.write_text('model = "resnet56"\nflops = 0.3\n[proxy]\nproxy_size = 300\n[agent]\nepisodes = 50\n')
+    merged = resolve({"episodes": 7, "flops": None}, str(spec))
+    assert (merged["model"], merged["flops"], merged["proxy_size"], merged["episodes"]) == ("resnet56", 0.3, 300, 7)
+    assert merged["calib_images"] == 500  # untouched default
+    spec.write_text("modle = 'typo'\n")
+    with pytest.raises(AmcError, match="unknown key 'modle'"):
+        resolve({}, str(spec))
+
+
+def test_committed_env_specs_parse():
+    from pathlib import Path
+
+    from amc.search.spec import read_spec
+
+    specs = sorted((Path(__file__).parent.parent / "envs").glob("*.toml"))
+    assert len(specs) >= 5
+    for path in specs:
+        assert read_spec(path)["model"]

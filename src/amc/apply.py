@@ -20,7 +20,7 @@ from amc.macs import count_macs, count_params
 from amc.policy import Policy
 from amc.proxy import ProxyConfig, ProxyEvaluator
 from amc.pruned import save_pruned
-from amc.pruning.budget import Budget
+from amc.pruning.budget import kept_channels
 from amc.pruning.units import UnitGraph
 from amc.training import TrainConfig, evaluate, train
 
@@ -75,12 +75,8 @@ def check_policy(policy: Policy, base: Base, graph: UnitGraph, *, force: bool = 
 
 def policy_keep(policy: Policy, graph: UnitGraph) -> np.ndarray:
     """Kept channels per unit (in the graph's order) for the policy's sparsities."""
-    b = policy.budget
     sparsity = np.array([policy.sparsity[n] for n in graph.names()])
-    budget = Budget.__new__(Budget)  # no reachability check: only the rounding rule is needed
-    budget.graph, budget.round_to = graph, int(b.get("round_to", 1))
-    budget.channels = graph.channels.astype(np.int64)
-    return Budget.keep(budget, sparsity)
+    return kept_channels(sparsity, graph.channels.astype(np.int64), int(policy.budget.get("round_to", 1)))
 
 
 def _measure(net: nn.Module, base: Base, prefix: str, splits=("heldout", "test")) -> dict:

@@ -284,6 +284,25 @@ def search(
     )
 
 
+def _policy_checkpoint(pol, data: str) -> str | None:
+    """The policy's checkpoint path if it exists, else a base with the same sha256 found in
+    $AMC_CHECKPOINTS / the cache (policies stay valid when files move between machines)."""
+    from amc.checkpoints import checkpoint_dirs, sha256_file
+
+    path = pol.checkpoint.get("path")
+    if path and Path(path).is_file():
+        return path
+    sha = pol.checkpoint.get("sha256")
+    for folder in checkpoint_dirs():
+        for candidate in sorted(folder.glob(f"{pol.model}-*.pt")) if folder.is_dir() else []:
+            if sha and sha256_file(candidate) == sha:
+                return str(candidate)
+    raise AmcError(
+        f"the policy's checkpoint {path} does not exist and no base with its sha256 is in "
+        "$AMC_CHECKPOINTS: pass --checkpoint PATH"
+    )
+
+
 @app.command()
 def apply(
     policy: Annotated[Path, typer.Argument(help="a policy JSON written by amc search")],
@@ -317,7 +336,7 @@ def apply(
 
     pol = load_policy(policy)
     rt = Runtime.create(device, precision)
-    ckpt = checkpoint or pol.checkpoint.get("path")
+    ckpt = checkpoint or _policy_checkpoint(pol, data_spec(data))
     base = open_base(pol.model, data_spec(data), ckpt, rt, trust=trust_checkpoint)
     graph = unit_graph_for(pol.model, base, pol.residual)
     out = out or Path("runs") / "apply" / policy.stem
@@ -355,7 +374,10 @@ def compare(
     warmup: Annotated[int, typer.Option(min=0, help="DDPG warm-up episodes")] = 25,
     finetune_epochs: Annotated[float, typer.Option(min=0, help="fine-tuning epochs per policy (0 = none)")] = 0.0,
     proxy_size: Annotated[int, typer.Option(min=1)] = 1000,
-    calib_images: Annotated[int, typer.Option(min=0)] = 500,
+    calib_images: Annotated[
+        int,
+        typer.Option(min=0, help="BN recalibration images for the search proxy (measured networks use at least 500)"),
+    ] = 500,
     max_sparsity: Annotated[float, typer.Option()] = 0.8,
     storage: Annotated[Optional[str], typer.Option(help="Optuna storage (default runs/amc.journal)")] = None,
     out: Annotated[Path, typer.Option(help="folder for results.csv/json and the plots")] = Path("runs/compare"),

@@ -16,9 +16,19 @@ import numpy as np
 from amc.errors import AmcError
 from amc.pruning.units import UnitGraph
 
-__all__ = ["Budget"]
+__all__ = ["Budget", "kept_channels"]
 
 KINDS = ("macs", "params")
+
+
+def kept_channels(sparsity: np.ndarray, channels: np.ndarray, round_to: int = 1) -> np.ndarray:
+    """Kept channels per unit: ``round((1 - s) * n)``, at least 1, rounded up to a multiple of
+    ``round_to`` (never above ``n``)."""
+    s = np.clip(np.asarray(sparsity, dtype=np.float64), 0.0, 1.0)
+    k = np.maximum(1, np.round((1.0 - s) * channels)).astype(np.int64)
+    if round_to > 1:
+        k = np.minimum(channels, np.ceil(k / round_to).astype(np.int64) * round_to)
+    return k
 
 
 @dataclass
@@ -79,11 +89,7 @@ class Budget:
 
     def keep(self, sparsity: np.ndarray) -> np.ndarray:
         """Kept channels per unit for per-unit sparsities (fractions of channels removed)."""
-        s = np.clip(np.asarray(sparsity, dtype=np.float64), 0.0, 1.0)
-        k = np.maximum(1, np.round((1.0 - s) * self.channels)).astype(np.int64)
-        if self.round_to > 1:
-            k = np.minimum(self.channels, np.ceil(k / self.round_to).astype(np.int64) * self.round_to)
-        return k
+        return kept_channels(sparsity, self.channels, self.round_to)
 
     def sparsity(self, keep: np.ndarray) -> np.ndarray:
         """The sparsities that give exactly ``keep`` channels back through :meth:`keep`."""

@@ -49,8 +49,9 @@ def apply_masks(model: nn.Module, per_layer: dict[str, float]) -> nn.Module:
     for name, s in per_layer.items():
         if name not in modules:
             raise AmcError(f"the policy names layer '{name}', which the model does not have")
-        amount = int(round(s * modules[name].weight.numel()))
-        prune.l1_unstructured(modules[name], "weight", amount=amount)
+        layer = modules[name]
+        layer.weight.data = layer.weight.data.contiguous()  # torch's pruning views the weight flat
+        prune.l1_unstructured(layer, "weight", amount=int(round(s * layer.weight.numel())))
     return model
 
 

@@ -1,0 +1,149 @@
+"""Render docs/RESULTS.md's measured tables from bench/results/*.json (no number typed by hand).
+
+python bench/make_results_md.py > docs/RESULTS.tables.md
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "src"))
+from amc.report import markdown_table  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def cmd(r: dict) -> str:
+    return f"`{r['command'].replace('python3 ', 'python ')}` (commit {r['commit']}, {r['when']})"
+
+
+def search_speed() -> None:
+    rows = []
+    for name in (
+        "search_speed-resnet56",
+        "search_speed-mobilenetv2",
+        "search_speed-resnet56-baselines",
+        "search_speed-mobilenetv2-optuna",
+        "search_speed-precision",
+    ):
+        r = load(name)
+        if r is None:
+            continue
+        print(f"\n{cmd(r)}\n")
+        for row in r["rows"]:
+            b = row["breakdown_seconds_per_episode"]
+            rows.append(row)
+            row |= {f"t_{k.split()[0]}": v for k, v in b.items()}
+        print(
+            markdown_table(
+                r["rows"],
+                [
+                    ("model", "model", ""),
+                    ("method", "method", ""),
+                    ("precision", "precision", ""),
+                    ("episodes", "episodes", ""),
+                    ("minutes", "minutes", ".2f"),
+                    ("episodes_per_minute", "ep/min", ".1f"),
+                    ("seconds_per_episode", "s/episode", ".3f"),
+                    ("t_prune", "prune s", ".3f"),
+                    ("t_reconstruct", "reconstruct s", ".4f"),
+                    ("t_recalibrate", "BN recal s", ".3f"),
+                    ("t_forward", "forward s", ".3f"),
+                    ("t_other", "agent+env s", ".3f"),
+                    ("episode_over_forward_ratio", "episode / forward", ".2f"),
+                    ("share_outside_forward", "outside forward", ".0%"),
+                    ("peak_rss_gib", "peak RSS GiB", ".2f"),
+                    ("best_heldout_proxy_acc", "best held-out proxy", ".2%"),
+                ],
+            )
+        )
+
+
+def quality(model: str) -> None:
+    r = load(f"policy_quality-{model}")
+    if r is None:
+        return
+    print(
+        f"\n**{model}** (base: held-out {r['base']['heldout_acc']:.2%}, test {r['base']['test_acc']:.2%}, "
+        f"latency b1 {r['base']['latency_b1_ms']:.2f} ms, b64 {r['base']['latency_b64_ms']:.1f} ms; "
+        f"{r['precision']}; fine-tuning {r['args']['finetune_epochs']} epoch). {cmd(r)}\n"
+    )
+    print(
+        markdown_table(
+            r["rows"],
+            [
+                ("method", "method", ""),
+                ("macs_ratio", "MACs", ".3f"),
+                ("params_ratio", "params", ".3f"),
+                ("heldout_acc", "held-out", ".2%"),
+                ("test_acc", "test", ".2%"),
+                ("ft_heldout_acc", "held-out FT", ".2%"),
+                ("ft_test_acc", "test FT", ".2%"),
+                ("latency_b1_ms", "b1 ms", ".2f"),
+                ("latency_b64_ms", "b64 ms", ".1f"),
+                ("speedup_b1", "speed-up b1", ".2f"),
+                ("speedup_b64", "speed-up b64", ".2f"),
+            ],
+        )
+    )
+
+
+def engine(model: str) -> None:
+    r = load(f"engine_baselines-{model}")
+    if r is None:
+        return
+    print(f"\n{cmd(r)}\n")
+    print(
+        markdown_table(
+            r["rows"],
+            [
+                ("policy", "policy", ""),
+                ("bn_recalibration", "BN recal images", ""),
+                ("reconstruction", "reconstruction", ""),
+                ("macs_ratio", "MACs", ".3f"),
+                ("heldout_acc", "held-out", ".2%"),
+                ("test_acc", "test", ".2%"),
+            ],
+        )
+    )
+
+
+def fidelity(model: str) -> None:
+    r = load(f"proxy_fidelity-{model}")
+    if r is None:
+        return
+    p = r["precision_ranking"]
+    print(
+        f"\n{cmd(r)}\n\nbf16 vs fp32 proxy ranking of {len(p['scores']['fp32'])} policies: "
+        f"Spearman **{p['spearman_bf16_vs_fp32']:.3f}**.\n"
+    )
+    print(
+        markdown_table(
+            r["rows"],
+            [
+                ("proxy", "proxy setting", ""),
+                ("seconds_per_policy", "s/policy", ".2f"),
+                ("spearman_vs_finetuned_test", "Spearman vs fine-tuned test", ".3f"),
+                ("spearman_vs_finetuned_heldout", "Spearman vs fine-tuned held-out", ".3f"),
+            ],
+        )
+    )
+
+
+if __name__ == "__main__":
+    print("### Search speed\n")
+    search_speed()
+    print("\n### Pruning engine baselines (no fine-tuning)\n")
+    engine("resnet56")
+    print("\n### Policy quality and real speed-up at 50% MACs\n")
+    quality("resnet56")
+    quality("mobilenetv2")
+    print("\n### Proxy fidelity\n")
+    fidelity("resnet56")
