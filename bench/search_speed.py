@@ -96,13 +96,14 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--proxy-size", type=int, default=ProxyConfig.size)
     ap.add_argument("--calib-images", type=int, default=ProxyConfig.calib_images)
+    ap.add_argument("--batch-size", type=int, default=ProxyConfig.batch_size)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="CI size: resnet20, 6 episodes, small proxy")
     ap.add_argument("--tag", default="")
     a = ap.parse_args()
     if a.quick:
         a.models, a.episodes, a.warmup, a.proxy_size, a.calib_images = ["resnet20"], 6, 2, 200, 100
-    proxy = ProxyConfig(size=a.proxy_size, calib_images=a.calib_images)
+    proxy = ProxyConfig(size=a.proxy_size, calib_images=a.calib_images, batch_size=a.batch_size)
     rows = []
     for model in a.models:
         for method in a.methods:

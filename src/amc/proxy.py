@@ -41,7 +41,7 @@ class ProxyConfig:
     calib_images: int = 500
     criterion: str = "l1"
     reconstruct: bool = False
-    batch_size: int = 500
+    batch_size: int = 250  # 500 is no faster on 2 cores and costs ~0.5 GiB more on MobileNetV2
     seed: int = 0
 
 
