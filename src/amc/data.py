@@ -146,11 +146,30 @@ def _list_tree(split_dir: Path) -> tuple[list[str], list[list[Path]]]:
         raise AmcError(f"{split_dir} has no class folders: put images in {split_dir}/<class>/")
     files = []
     for c in classes:
-        found = sorted(Path(e.path) for e in os.scandir(split_dir / c) if Path(e.name).suffix.lower() in IMAGE_SUFFIXES)
-        if not found:
-            raise AmcError(f"class folder {split_dir / c} has no images: add images or remove it")
-        files.append(found)
+        folder = split_dir / c
+        names = sorted(n for n in os.listdir(folder) if os.path.splitext(n)[1].lower() in IMAGE_SUFFIXES)
+        if not names:
+            raise AmcError(f"class folder {folder} has no images: add images or remove it")
+        files.append(_Listing(folder, names))
     return classes, files
+
+
+class _Listing(list):
+    """File paths of one class folder, built lazily from its sorted names (60,000 Path objects
+    cost more than loading the cached tensors)."""
+
+    def __init__(self, folder: Path, names: list[str]) -> None:
+        super().__init__()
+        self.folder, self.names = folder, names
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __iter__(self):
+        return (self.folder / n for n in self.names)
+
+    def __getitem__(self, i):
+        return self.folder / self.names[i]
 
 
 def _decode(path: Path, size: tuple[int, int] | None) -> np.ndarray:
@@ -183,12 +202,16 @@ def _decode_all(files: list[Path], size: tuple[int, int], desc: str) -> np.ndarr
     return np.stack(decoded)
 
 
-def _tree_key(root: Path, listing: list[list[Path]]) -> str:
+def _tree_key(root: Path, listing: list[_Listing]) -> str:
+    """Identity of a tree: every file name, each class folder's mtime, and the size and mtime of
+    every 97th file (stat-ing all 60,000 files would cost more than loading the cache)."""
     h = hashlib.sha256(str(root.resolve()).encode())
-    for paths in listing:
-        for p in paths:
-            st = p.stat()
-            h.update(f"{p.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    for group in listing:
+        h.update(f"{group.folder}|{group.folder.stat().st_mtime_ns}\n".encode())
+        h.update("\n".join(group.names).encode())
+        for name in group.names[::97]:
+            st = (group.folder / name).stat()
+            h.update(f"|{st.st_size}|{st.st_mtime_ns}".encode())
     return h.hexdigest()[:20]
 
 
@@ -203,24 +226,42 @@ def _load_imagefolder(root: Path, cache: Path) -> DataBundle:
             f"{sorted(set(train_classes) ^ set(test_classes))}; make them the same"
         )
     key = _tree_key(root, train_files + test_files)
-    cached = cache / "imagefolder" / f"{root.resolve().name}-{key}.npz"
-    if cached.exists():
-        with np.load(cached) as z:
-            return _bundle(root.resolve().name, train_classes, z["tx"], z["ty"], z["vx"], z["vy"])
-    size = _decode(train_files[0][0], None).shape[1:][::-1]  # (W, H) of the first image
+    cached = cache / "imagefolder" / f"{root.resolve().name}-v2-{key}"
+    if not (cached / "done").exists():
+        size = _decode(train_files[0][0], None).shape[1:][::-1]  # (W, H) of the first image
 
-    def decode(listing, desc):
-        flat = [p for paths in listing for p in paths]
-        labels = np.concatenate([np.full(len(p), i, np.int64) for i, p in enumerate(listing)])
-        return _decode_all(flat, size, desc), labels
+        def decode(listing, desc):
+            flat = [p for paths in listing for p in paths]
+            labels = np.concatenate([np.full(len(p), i, np.int64) for i, p in enumerate(listing)])
+            return _decode_all(flat, size, desc), labels
 
-    tx, ty = decode(train_files, "decoding train")
-    vx, vy = decode(test_files, "decoding test")
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(".tmp.npz")
-    np.savez(tmp, tx=tx, ty=ty, vx=vx, vy=vy)
-    os.replace(tmp, cached)
-    return _bundle(root.resolve().name, train_classes, tx, ty, vx, vy)
+        tx, ty = decode(train_files, "decoding train")
+        vx, vy = decode(test_files, "decoding test")
+        held = _heldout_mask(ty)
+        tmp = cached.with_name(cached.name + ".tmp")
+        tmp.mkdir(parents=True, exist_ok=True)
+        splits = {
+            "train_x": tx[~held],
+            "train_y": ty[~held],
+            "heldout_x": tx[held],
+            "heldout_y": ty[held],
+            "test_x": vx,
+            "test_y": vy,
+        }
+        for name, arr in splits.items():
+            np.save(tmp / f"{name}.npy", arr)
+        (tmp / "done").write_text("ok")
+        if cached.exists():
+            import shutil
+
+            shutil.rmtree(cached)
+        os.replace(tmp, cached)
+
+    def split(name: str) -> Split:  # copy-on-write memory maps: pages are read when first used
+        x, y = (torch.from_numpy(np.load(cached / f"{name}_{k}.npy", mmap_mode="c")) for k in "xy")
+        return Split(x, y.long())
+
+    return DataBundle(root.resolve().name, tuple(train_classes), split("train"), split("heldout"), split("test"))
 
 
 def load_data(spec: str, cache: Path | None = None) -> DataBundle:
