@@ -1,0 +1,66 @@
+"""Benchmark 3 (real speed-up), latency only: the unpruned base against pruned networks at one
+MACs budget, measured with torch.utils.benchmark at batch 1 and 64, in bf16 and fp32. Includes
+uniform policies with kept channels rounded to multiples of 8 and 16 (--round-to), to show how
+much of the MACs reduction a CPU turns into speed.
+
+    python bench/latency.py --model resnet56 --policies bench/results/policies/resnet56-ddpg-bf16.json
+Run it on an otherwise idle machine. Writes bench/results/latency-MODEL.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import base_checkpoint, data_spec, write_result  # noqa: E402
+
+from amc.apply import policy_keep  # noqa: E402
+from amc.latency import measure_latency  # noqa: E402
+from amc.policy import load_policy  # noqa: E402
+from amc.proxy import ProxyConfig, ProxyEvaluator  # noqa: E402
+from amc.pruning.budget import Budget  # noqa: E402
+from amc.runtime import Runtime  # noqa: E402
+from amc.search.baselines import uniform_keep  # noqa: E402
+from amc.search.context import SearchContext, SearchSettings, build_context  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="resnet56")
+    ap.add_argument("--flops", type=float, default=0.5)
+    ap.add_argument("--policies", nargs="*", default=[])
+    ap.add_argument("--precisions", nargs="+", default=["bf16", "fp32"])
+    ap.add_argument("--seconds", type=float, default=2.0)
+    a = ap.parse_args()
+    rows = []
+    for precision in a.precisions:
+        rt = Runtime.create("auto", precision)
+        ctx = build_context(SearchSettings(model=a.model, data=data_spec(), checkpoint=str(base_checkpoint(a.model)),
+                                           target=a.flops, allow_train=False), rt)
+        ev = ProxyEvaluator(ctx.base.model, ctx.graph, ctx.base.data, rt, ProxyConfig(size=10, calib_images=0))
+        nets = {"unpruned": (ctx.base.model, 1.0)}
+        for r in (1, 8, 16):
+            b = Budget(ctx.graph, a.flops, round_to=r)
+            keep = uniform_keep(SearchContext(ctx.settings, ctx.base, ctx.graph, b, ctx.proxy))
+            nets[f"uniform round-to {r}"] = (ev.build(keep), b.ratio(keep))
+        for path in a.policies:
+            keep = policy_keep(load_policy(path), ctx.graph)
+            nets[Path(path).stem] = (ev.build(keep), ctx.budget.ratio(keep))
+        base = {}
+        for name, (net, macs) in nets.items():
+            row = {"precision": rt.precision, "network": name, "macs_ratio": macs}
+            for bs in (1, 64):
+                row[f"latency_b{bs}_ms"] = 1e3 * measure_latency(net, rt, bs, ctx.graph.input_size, a.seconds)
+                base.setdefault(bs, row[f"latency_b{bs}_ms"])
+                row[f"speedup_b{bs}"] = base[bs] / row[f"latency_b{bs}_ms"]
+            rows.append(row)
+            print(f"{rt.precision:<5} {name:<28} MACs {macs:.3f}  b1 {row['latency_b1_ms']:.2f} ms "
+                  f"(x{row['speedup_b1']:.2f})  b64 {row['latency_b64_ms']:.1f} ms (x{row['speedup_b64']:.2f})",
+                  flush=True)
+    write_result(f"latency-{a.model}", {"args": vars(a), "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
