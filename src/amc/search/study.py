@@ -35,12 +35,23 @@ def open_storage(url: str | None, runs_dir: Path = Path("runs")):
         path = Path(url) if url else runs_dir / "amc.journal"
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path)))
-    try:
-        if url.startswith(("postgresql", "mysql")):
-            return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=90)
-        return optuna.storages.RDBStorage(url)
-    except Exception as exc:  # connection and driver errors are the user's to fix
-        raise AmcError(f"cannot open storage {url}: {str(exc).splitlines()[0][:160]}") from None
+    import time
+    import warnings
+
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                if url.startswith(("postgresql", "mysql")):
+                    return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=90)
+                return optuna.storages.RDBStorage(url)
+        except Exception as exc:  # connection and driver errors are the user's to fix
+            racing = "already exists" in str(exc) or "UniqueViolation" in str(exc) or "duplicate key" in str(exc)
+            if racing and attempt < 4:  # workers starting together on a fresh database create its tables twice
+                time.sleep(0.5 + attempt)
+                continue
+            raise AmcError(f"cannot open storage {url}: {str(exc).splitlines()[0][:160]}") from None
+    raise AssertionError("unreachable")
 
 
 def default_study_name(model: str, dataset: str, kind: str, target: float, method: str) -> str:
