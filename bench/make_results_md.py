@@ -137,7 +137,21 @@ def fidelity(model: str) -> None:
     )
 
 
+def latency(model: str) -> None:
+    r = load(f"latency-{model}")
+    if r is None:
+        return
+    print(f"\n{cmd(r)} (idle machine)\n")
+    print(markdown_table(r["rows"], [
+        ("precision", "precision", ""), ("network", "network", ""), ("macs_ratio", "MACs", ".3f"),
+        ("latency_b1_ms", "b1 ms", ".2f"), ("speedup_b1", "speed-up b1", ".2f"),
+        ("latency_b64_ms", "b64 ms", ".1f"), ("speedup_b64", "speed-up b64", ".2f")]))
+
+
 if __name__ == "__main__":
+    head = Path(__file__).parent.parent / "docs" / "RESULTS.head.md"
+    if head.exists():
+        print(head.read_text())
     print("### Search speed\n")
     search_speed()
     print("\n### Pruning engine baselines (no fine-tuning)\n")
@@ -145,5 +159,10 @@ if __name__ == "__main__":
     print("\n### Policy quality and real speed-up at 50% MACs\n")
     quality("resnet56")
     quality("mobilenetv2")
+    print("\n### Measured latency (real speed-up)\n")
+    latency("resnet56")
     print("\n### Proxy fidelity\n")
     fidelity("resnet56")
+    tail = Path(__file__).parent.parent / "docs" / "RESULTS.tail.md"
+    if tail.exists():
+        print(tail.read_text())
