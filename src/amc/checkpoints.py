@@ -124,14 +124,14 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str =
     model.load_state_dict(state, strict=True)
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, meta: dict) -> Path:
-    """Save ``model``'s state dict with ``meta`` in the project format, atomically."""
+def save_checkpoint(path: str | Path, model: nn.Module, meta: dict, fmt: str = FORMAT) -> Path:
+    """Save ``model``'s state dict with ``meta`` as ``{"format": fmt, ...}``, atomically."""
     import io
 
     path = Path(path)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     buf = io.BytesIO()
-    torch.save({"format": FORMAT, "state_dict": state, "meta": meta}, buf)
+    torch.save({"format": fmt, "state_dict": state, "meta": meta}, buf)
     atomic_write_bytes(path, buf.getvalue())
     return path
 

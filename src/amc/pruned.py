@@ -8,14 +8,13 @@ saved weights replace them) and loads the weights strictly.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from amc.checkpoints import atomic_write_bytes, load_weights
+from amc.checkpoints import load_weights, save_checkpoint
 from amc.errors import AmcError
 from amc.models import build_model, get_spec
 from amc.pruning.prune import prune_model
@@ -28,12 +27,7 @@ FORMAT = "amc-pruned"
 
 def save_pruned(path: str | Path, model: nn.Module, meta: dict) -> Path:
     """Save a pruned model (``meta`` needs model, num_classes, keep, residual, input_size)."""
-    path = Path(path)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    buf = io.BytesIO()
-    torch.save({"format": FORMAT, "state_dict": state, "meta": meta}, buf)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return save_checkpoint(path, model, meta, fmt=FORMAT)
 
 
 def load_pruned(path: str | Path) -> tuple[nn.Module, dict]:
