@@ -38,8 +38,16 @@ def main() -> None:
     rows = []
     for precision in a.precisions:
         rt = Runtime.create("auto", precision)
-        ctx = build_context(SearchSettings(model=a.model, data=data_spec(), checkpoint=str(base_checkpoint(a.model)),
-                                           target=a.flops, allow_train=False), rt)
+        ctx = build_context(
+            SearchSettings(
+                model=a.model,
+                data=data_spec(),
+                checkpoint=str(base_checkpoint(a.model)),
+                target=a.flops,
+                allow_train=False,
+            ),
+            rt,
+        )
         ev = ProxyEvaluator(ctx.base.model, ctx.graph, ctx.base.data, rt, ProxyConfig(size=10, calib_images=0))
         nets = {"unpruned": (ctx.base.model, 1.0)}
         for r in (1, 4, 8):
@@ -61,9 +69,11 @@ def main() -> None:
                 base.setdefault(bs, row[f"latency_b{bs}_ms"])
                 row[f"speedup_b{bs}"] = base[bs] / row[f"latency_b{bs}_ms"]
             rows.append(row)
-            print(f"{rt.precision:<5} {name:<28} MACs {macs:.3f}  b1 {row['latency_b1_ms']:.2f} ms "
-                  f"(x{row['speedup_b1']:.2f})  b64 {row['latency_b64_ms']:.1f} ms (x{row['speedup_b64']:.2f})",
-                  flush=True)
+            print(
+                f"{rt.precision:<5} {name:<28} MACs {macs:.3f}  b1 {row['latency_b1_ms']:.2f} ms "
+                f"(x{row['speedup_b1']:.2f})  b64 {row['latency_b64_ms']:.1f} ms (x{row['speedup_b64']:.2f})",
+                flush=True,
+            )
     write_result(f"latency-{a.model}", {"args": vars(a), "rows": rows})
 
 

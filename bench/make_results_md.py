@@ -142,10 +142,20 @@ def latency(model: str) -> None:
     if r is None:
         return
     print(f"\n{cmd(r)} (idle machine)\n")
-    print(markdown_table(r["rows"], [
-        ("precision", "precision", ""), ("network", "network", ""), ("macs_ratio", "MACs", ".3f"),
-        ("latency_b1_ms", "b1 ms", ".2f"), ("speedup_b1", "speed-up b1", ".2f"),
-        ("latency_b64_ms", "b64 ms", ".1f"), ("speedup_b64", "speed-up b64", ".2f")]))
+    print(
+        markdown_table(
+            r["rows"],
+            [
+                ("precision", "precision", ""),
+                ("network", "network", ""),
+                ("macs_ratio", "MACs", ".3f"),
+                ("latency_b1_ms", "b1 ms", ".2f"),
+                ("speedup_b1", "speed-up b1", ".2f"),
+                ("latency_b64_ms", "b64 ms", ".1f"),
+                ("speedup_b64", "speed-up b64", ".2f"),
+            ],
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -33,16 +33,17 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import RESULTS, base_checkpoint, data_spec, write_result  # noqa: E402
 
 from amc.apply import policy_keep  # noqa: E402
+from amc.compare import measure_network  # noqa: E402
 from amc.data import batches  # noqa: E402
 from amc.latency import measure_latency  # noqa: E402
-from amc.macs import count_macs, count_params  # noqa: E402
+from amc.macs import count_macs  # noqa: E402
 from amc.policy import load_policy  # noqa: E402
 from amc.proxy import ProxyConfig, ProxyEvaluator  # noqa: E402
 from amc.pruning.recalibrate import recalibrate_bn  # noqa: E402
 from amc.runtime import Runtime  # noqa: E402
 from amc.search import baselines  # noqa: E402
 from amc.search.context import SearchSettings, build_context  # noqa: E402
-from amc.training import TrainConfig, evaluate, train  # noqa: E402
+from amc.training import evaluate  # noqa: E402
 
 
 def torch_pruning_net(ctx, importance: str, global_pruning: bool, target: float) -> nn.Module:
@@ -91,26 +92,8 @@ def torch_pruning_net(ctx, importance: str, global_pruning: bool, target: float)
 
 
 def measure(name: str, net: nn.Module, ctx, calib: list, args) -> dict:
-    rt, data = ctx.base.runtime, ctx.base.data
-    recalibrate_bn(net, calib, rt.autocast)
-    row = {
-        "method": name,
-        "macs_ratio": count_macs(net, ctx.graph.input_size) / ctx.graph.base_macs,
-        "params_ratio": count_params(net) / ctx.graph.base_params,
-        "heldout_acc": evaluate(net, data.heldout, rt),
-        "test_acc": evaluate(net, data.test, rt),
-    }
-    if args.finetune_epochs > 0:
-        train(
-            net,
-            data.train,
-            rt,
-            TrainConfig(epochs=args.finetune_epochs, lr=0.01, schedule="cosine"),
-            desc=f"fine-tune {name}",
-        )
-        row |= {"ft_heldout_acc": evaluate(net, data.heldout, rt), "ft_test_acc": evaluate(net, data.test, rt)}
-    for bs in (1, 64):
-        row[f"latency_b{bs}_ms"] = 1e3 * measure_latency(net, rt, bs, ctx.graph.input_size, args.latency_seconds)
+    recalibrate_bn(net, calib, ctx.base.runtime.autocast)
+    row = {"method": name, **measure_network(net, ctx, args.finetune_epochs, args.latency_seconds, f"fine-tune {name}")}
     print(
         f"{name:<22} MACs {row['macs_ratio']:.3f} params {row['params_ratio']:.3f} held-out {row['heldout_acc']:.2%} "
         f"test {row['test_acc']:.2%}"

@@ -25,7 +25,7 @@ from amc.search.context import SearchContext, SearchSettings, build_context
 from amc.search.runner import SearchRun, run_search
 from amc.training import TrainConfig, evaluate, train
 
-__all__ = ["CompareConfig", "run_compare"]
+__all__ = ["CompareConfig", "run_compare", "measure_network"]
 
 
 @dataclass(frozen=True)
@@ -39,25 +39,30 @@ class CompareConfig:
     calib_images: int = 2000
 
 
-def _measure(ctx: SearchContext, keep, evaluator: ProxyEvaluator, cfg: CompareConfig) -> dict:
+def measure_network(
+    net, ctx: SearchContext, finetune_epochs: float, latency_seconds: float, desc: str = "fine-tuning"
+) -> dict:
+    """MACs and parameter ratios, held-out and test accuracy, the same after ``finetune_epochs`` of
+    cosine fine-tuning (if > 0), and latency at batch 1 and 64 (ms) of a pruned network."""
     from amc.latency import measure_latency
 
     rt, data = ctx.base.runtime, ctx.base.data
-    net = evaluator.build(keep)
     row = {
         "macs_ratio": count_macs(net, ctx.graph.input_size) / ctx.graph.base_macs,
         "params_ratio": count_params(net) / ctx.graph.base_params,
         "heldout_acc": evaluate(net, data.heldout, rt),
         "test_acc": evaluate(net, data.test, rt),
     }
-    if cfg.finetune_epochs > 0:
-        train(
-            net, data.train, rt, TrainConfig(epochs=cfg.finetune_epochs, lr=0.01, schedule="cosine"), desc="fine-tuning"
-        )
+    if finetune_epochs > 0:
+        train(net, data.train, rt, TrainConfig(epochs=finetune_epochs, lr=0.01, schedule="cosine"), desc=desc)
         row |= {"ft_heldout_acc": evaluate(net, data.heldout, rt), "ft_test_acc": evaluate(net, data.test, rt)}
     for bs in (1, 64):
-        row[f"latency_b{bs}_ms"] = 1e3 * measure_latency(net, rt, bs, ctx.graph.input_size, cfg.latency_seconds)
+        row[f"latency_b{bs}_ms"] = 1e3 * measure_latency(net, rt, bs, ctx.graph.input_size, latency_seconds)
     return row
+
+
+def _measure(ctx: SearchContext, keep, evaluator: ProxyEvaluator, cfg: CompareConfig) -> dict:
+    return measure_network(evaluator.build(keep), ctx, cfg.finetune_epochs, cfg.latency_seconds)
 
 
 def run_compare(
