@@ -1,5 +1,5 @@
 """Shared helpers of the benchmark scripts: where the data and bases are, machine facts,
-and writing results to bench/results/*.json."""
+and writing results to bench/results/*.json (or $AMC_BENCH_RESULTS)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-RESULTS = Path(__file__).parent / "results"
+# AMC_BENCH_RESULTS redirects the JSON (the test suite's --quick runs write to a temporary folder)
+RESULTS = Path(os.environ.get("AMC_BENCH_RESULTS") or Path(__file__).parent / "results")
 
 
 def data_spec() -> str:
@@ -66,3 +67,33 @@ def write_result(name: str, payload: dict) -> Path:
     os.replace(tmp, path)
     print(f"wrote {path}")
     return path
+
+
+def write_experiment(
+    folder: Path, title: str, rows: list[dict], columns: list[tuple[str, str, str]], notes: str = ""
+) -> Path:
+    """An experiment's folder under docs/: results.csv/json and a README.md with the exact command,
+    the machine, and the table (figures are written there by the caller)."""
+    from amc.checkpoints import atomic_write_bytes
+    from amc.report import markdown_table, write_rows
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_rows(rows, folder)
+    pngs = sorted(p.name for p in folder.glob("*.png"))
+    m = machine()
+    text = "\n".join(
+        [
+            f"# {title}",
+            "",
+            f"Made by `{' '.join([Path(sys.executable).name, *sys.argv])}` on {time.strftime('%Y-%m-%d')}"
+            f" ({m['cpu']}, {m['cores']} cores, torch {m['torch']}).",
+            "",
+            markdown_table(rows, columns),
+            "",
+            *(f"![{p}]({p})" for p in pngs),
+            "",
+            notes,
+        ]
+    )
+    atomic_write_bytes(folder / "README.md", (text.rstrip() + "\n").encode())
+    return folder

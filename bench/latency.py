@@ -4,7 +4,8 @@ uniform policies with kept channels rounded to multiples of 4 and 8 (--round-to)
 much of the MACs reduction a CPU turns into speed.
 
     python bench/latency.py --model resnet56 --policies bench/results/policies/resnet56-ddpg-bf16.json
-Run it on an otherwise idle machine. Writes bench/results/latency-MODEL.json.
+    python bench/latency.py --quick          # CI: resnet20, short timings
+Run it on an otherwise idle machine. Writes bench/results/latency-MODEL[-quick].json.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ def main() -> None:
     ap.add_argument("--policies", nargs="*", default=[])
     ap.add_argument("--precisions", nargs="+", default=["bf16", "fp32"])
     ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--quick", action="store_true", help="CI size: resnet20, 0.1 s per timing")
     a = ap.parse_args()
+    if a.quick:
+        a.model, a.seconds = "resnet20", 0.1
     rows = []
     for precision in a.precisions:
         rt = Runtime.create("auto", precision)
@@ -74,7 +78,7 @@ def main() -> None:
                 f"(x{row['speedup_b1']:.2f})  b64 {row['latency_b64_ms']:.1f} ms (x{row['speedup_b64']:.2f})",
                 flush=True,
             )
-    write_result(f"latency-{a.model}", {"args": vars(a), "rows": rows})
+    write_result(f"latency-{a.model}" + ("-quick" if a.quick else ""), {"args": vars(a), "rows": rows})
 
 
 if __name__ == "__main__":

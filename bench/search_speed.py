@@ -31,7 +31,9 @@ from amc.search.runner import SearchRun, run_search  # noqa: E402
 RESULTS_POLICIES = RESULTS / "policies"
 
 
-def one(model: str, method: str, precision: str, episodes: int, warmup: int, proxy: ProxyConfig, seed: int) -> dict:
+def one(
+    model: str, method: str, precision: str, episodes: int, warmup: int, proxy: ProxyConfig, seed: int, tag: str = ""
+) -> dict:
     rt = Runtime.create("auto", precision)
     settings = SearchSettings(
         model=model,
@@ -46,7 +48,9 @@ def one(model: str, method: str, precision: str, episodes: int, warmup: int, pro
     ctx = build_context(settings, rt)
     setup = time.time() - t0
     # studies stay under runs/bench (reusable, not committed); the best policy is kept as a result
-    out = RESULTS_POLICIES / f"{model}-{method}-{rt.precision}.json"
+    # a tagged run (e.g. a short precision comparison) never overwrites the full run's policy
+    suffix = f"-{tag}" if tag else ""
+    out = RESULTS_POLICIES / f"{model}-{method}-{rt.precision}{suffix}.json"
     run = SearchRun(
         method=method,
         episodes=episodes,
@@ -99,7 +103,10 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=ProxyConfig.batch_size)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="CI size: resnet20, 6 episodes, small proxy")
-    ap.add_argument("--tag", default="")
+    ap.add_argument("--tag", default="", help="suffix of the result JSON's name")
+    ap.add_argument(
+        "--policy-tag", default="", help="suffix of the saved best policies (keeps the full runs' policies intact)"
+    )
     a = ap.parse_args()
     if a.quick:
         a.models, a.episodes, a.warmup, a.proxy_size, a.calib_images = ["resnet20"], 6, 2, 200, 100
@@ -108,7 +115,7 @@ def main() -> None:
     for model in a.models:
         for method in a.methods:
             for precision in a.precisions:
-                r = one(model, method, precision, a.episodes, a.warmup, proxy, a.seed)
+                r = one(model, method, precision, a.episodes, a.warmup, proxy, a.seed, a.policy_tag)
                 rows.append(r)
                 print(
                     f"{model:<12} {method:<8} {r['precision']:<5} {r['minutes']:6.2f} min  "

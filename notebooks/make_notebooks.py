@@ -77,64 +77,62 @@ write(
             "# Structured vs unstructured pruning\n\nAccuracy against the fraction of parameters "
             "removed: whole channels cut out (uniform structured: a smaller, faster network) "
             "versus individual weights zeroed (global magnitude: same shapes, no dense "
-            "speed-up), with and without a short fine-tuning."
+            "speed-up), with and without a short fine-tuning. The full-size run's figure and "
+            "table are in `docs/experiments/` (`python bench/structured_vs_unstructured.py`)."
         ),
         new_code_cell(SETUP),
         params(
             'MODEL = "resnet20" if QUICK else "resnet56"\nSPARSITIES = (0.0, 0.4, 0.8) if QUICK else (0.0, 0.2, 0.4, 0.6, 0.8)\n'
-            "FINETUNE_EPOCHS = 0.02 if QUICK else 0.5\nCALIB = 100 if QUICK else 2000"
+            "FINETUNE_EPOCHS = 0.02 if QUICK else 0.3\nCALIB = 100 if QUICK else 2000"
         ),
-        new_code_cell("""import copy
-import numpy as np
-from amc.base import open_base
-from amc.pruning import unstructured
-from amc.pruning.budget import Budget
-from amc.proxy import ProxyConfig, ProxyEvaluator
+        new_code_cell("""from amc.base import open_base
+from amc.experiments import structured_vs_unstructured
 from amc.runtime import Runtime
-from amc.search.baselines import uniform_keep
-from amc.search.context import SearchContext, SearchSettings, unit_graph_for
-from amc.training import TrainConfig, evaluate, train
-from amc.macs import count_macs, count_params
-
+from amc.search.context import unit_graph_for
 rt = Runtime.create()
 base = open_base(MODEL, DATA, None, rt)
 graph = unit_graph_for(MODEL, base, False)
-ev = ProxyEvaluator(base.model, graph, base.data, rt, ProxyConfig(size=10, calib_images=CALIB))
-rows = []
-for s in SPARSITIES:
-    keep_fraction = 1.0 - s
-    # structured: the uniform channel policy that keeps at most this fraction of the parameters
-    if s == 0:
-        structured = copy.deepcopy(base.model)
-    else:
-        b = Budget(graph, keep_fraction, "params", max_sparsity=0.97, check_reachable=False)
-        ctx = SearchContext(None, base, graph, b, ev)
-        structured = ev.build(uniform_keep(ctx))
-    masked = unstructured.apply_masks(copy.deepcopy(base.model), unstructured.sparsities(base.model, keep_fraction, "global"))
-    ev.recalibrated_accuracy(masked)
-    for kind, net in (("structured", structured), ("unstructured", masked)):
-        row = {"kind": kind, "sparsity": s, "params_kept": count_params(net) / graph.base_params if kind == "structured"
-               else unstructured.nonzero_fraction(net), "macs_ratio": count_macs(net, graph.input_size) / graph.base_macs,
-               "test_acc": evaluate(net, base.data.test, rt)}
-        if s > 0 and FINETUNE_EPOCHS > 0:
-            train(net, base.data.train, rt, TrainConfig(epochs=FINETUNE_EPOCHS, lr=0.01, schedule="cosine"))
-        row["ft_test_acc"] = evaluate(net, base.data.test, rt)
-        rows.append(row)
+rows = structured_vs_unstructured(base, graph, SPARSITIES, FINETUNE_EPOCHS, CALIB)
 import pandas as pd
 pd.DataFrame(rows)"""),
-        new_code_cell("""import matplotlib.pyplot as plt
-fig, ax = plt.subplots(figsize=(6.4, 4.2))
-for kind, style in (("structured", "o-"), ("unstructured", "s--")):
-    pts = [r for r in rows if r["kind"] == kind]
-    ax.plot([r["sparsity"] for r in pts], [r["test_acc"] for r in pts], style, label=f"{kind}, no fine-tuning")
-    ax.plot([r["sparsity"] for r in pts], [r["ft_test_acc"] for r in pts], style, alpha=0.5, label=f"{kind}, fine-tuned")
-ax.set_xlabel("fraction of parameters removed"); ax.set_ylabel("test accuracy")
-ax.set_title(f"{MODEL} on {base.data.name}: structured vs unstructured"); ax.grid(alpha=0.3); ax.legend(fontsize=8)
-plt.show()"""),
+        new_code_cell("""from amc.report import accuracy_vs_sparsity_plot
+out = Path("runs/notebooks/structured" + ("-quick" if QUICK else "")); out.mkdir(parents=True, exist_ok=True)
+title = f"{MODEL} on {base.data.name}: structured vs unstructured ({FINETUNE_EPOCHS:g} epoch fine-tuning)"
+display(Image(filename=str(accuracy_vs_sparsity_plot(rows, title, out / "accuracy-vs-sparsity.png"))))"""),
         new_markdown_cell(
             "Unstructured pruning keeps more accuracy at the same parameter count, but its zeros run "
             "at dense speed (its MACs ratio stays 1.0); structured pruning buys real speed."
         ),
+    ],
+)
+
+write(
+    "iterative_vs_oneshot.ipynb",
+    [
+        new_markdown_cell(
+            "# Iterative vs one-shot pruning\n\nThe same final network (the uniform policy at a MACs "
+            "budget) reached in one cut or in several, with short fine-tuning between the cuts, "
+            "scoring channels by filter magnitude (L1) or by Taylor importance; every run gets the "
+            "same total fine-tuning. One run of it is `amc apply POLICY --iterative 4 --criterion taylor`. "
+            "The full-size run is in `docs/experiments/` (`python bench/iterative_vs_oneshot.py`)."
+        ),
+        new_code_cell(SETUP),
+        params(
+            'MODEL = "resnet20" if QUICK else "resnet56"\nTARGET = 0.5\nSTEPS = 2 if QUICK else 4\n'
+            "FINETUNE_EPOCHS = 0.02 if QUICK else 0.4\nCALIB = 100 if QUICK else 2000"
+        ),
+        new_code_cell("""from amc.experiments import iterative_vs_oneshot
+from amc.runtime import Runtime
+from amc.search.baselines import uniform_keep
+from amc.search.context import SearchSettings, build_context
+ctx = build_context(SearchSettings(model=MODEL, data=DATA, target=TARGET), Runtime.create())
+rows = iterative_vs_oneshot(ctx.base, ctx.graph, uniform_keep(ctx), STEPS, FINETUNE_EPOCHS, calib_images=CALIB)
+import pandas as pd
+pd.DataFrame(rows)"""),
+        new_code_cell("""from amc.report import schedule_plot
+out = Path("runs/notebooks/iterative" + ("-quick" if QUICK else "")); out.mkdir(parents=True, exist_ok=True)
+title = f"{MODEL} on {ctx.base.data.name}: uniform policy at {TARGET:g} of MACs, {FINETUNE_EPOCHS:g} epochs in total"
+display(Image(filename=str(schedule_plot(rows, title, out / "iterative-vs-oneshot.png"))))"""),
     ],
 )
 

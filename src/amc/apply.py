@@ -30,7 +30,10 @@ __all__ = ["ApplyConfig", "check_policy", "policy_keep", "apply_policy"]
 @dataclass(frozen=True)
 class ApplyConfig:
     """Fine-tuning (``finetune_epochs`` of cosine LR from ``lr``; ``distill`` adds knowledge
-    distillation from the unpruned base), BN recalibration images, latency on or off."""
+    distillation from the unpruned base), BN recalibration images, latency on or off.
+    ``criterion`` overrides the policy's channel criterion; ``iterative`` > 1 reaches the policy
+    in that many cuts, re-scoring channels before each and spending ``finetune_epochs /
+    iterative`` fine-tuning after each (the same total training as one-shot)."""
 
     finetune_epochs: float = 1.0
     lr: float = 0.01
@@ -38,6 +41,8 @@ class ApplyConfig:
     calib_images: int = 2000
     latency: bool = True
     seed: int = 0
+    criterion: str | None = None
+    iterative: int = 1
 
 
 def check_policy(policy: Policy, base: Base, graph: UnitGraph, *, force: bool = False) -> None:
@@ -73,6 +78,23 @@ def check_policy(policy: Policy, base: Base, graph: UnitGraph, *, force: bool = 
         )
 
 
+def _check_config(policy: Policy, cfg: ApplyConfig) -> None:
+    from amc.pruning.criteria import CRITERIA
+
+    if cfg.criterion is not None and cfg.criterion not in CRITERIA:
+        raise AmcError(f"unknown criterion '{cfg.criterion}': use one of {', '.join(CRITERIA)}")
+    if cfg.iterative < 1:
+        raise AmcError(f"--iterative must be at least 1 (got {cfg.iterative})")
+    if cfg.iterative > 1 and policy.structure == "weights":
+        raise AmcError("--iterative applies to channel policies; this policy prunes individual weights")
+    if cfg.iterative > 1 and cfg.distill:
+        raise AmcError("--iterative does not combine with --distill: drop one of them")
+    if policy.reconstruct and (cfg.iterative > 1 or cfg.criterion):
+        raise AmcError(
+            "this policy uses reconstruction, which is fitted to its own criterion: drop --iterative/--criterion"
+        )
+
+
 def policy_keep(policy: Policy, graph: UnitGraph) -> np.ndarray:
     """Kept channels per unit (in the graph's order) for the policy's sparsities."""
     sparsity = np.array([policy.sparsity[n] for n in graph.names()])
@@ -96,6 +118,7 @@ def apply_policy(
     """Prune ``base`` with ``policy``, fine-tune, measure, and write ``out_dir``/{pruned.pt,
     metrics.json, policy.json}. Returns the metrics."""
     check_policy(policy, base, graph, force=force)
+    _check_config(policy, cfg)
     rt = base.runtime
     t0 = time.time()
     proxy = ProxyEvaluator(
@@ -106,7 +129,7 @@ def apply_policy(
         ProxyConfig(
             size=len(base.data.heldout),
             calib_images=cfg.calib_images,
-            criterion=policy.criterion,
+            criterion=cfg.criterion or policy.criterion,
             reconstruct=policy.reconstruct,
             seed=cfg.seed,
         ),
@@ -135,7 +158,20 @@ def apply_policy(
     }
     metrics.update(_measure(base.model, base, "base_"))
     metrics.update(_measure(net, base, "pruned_"))
-    if cfg.finetune_epochs > 0:
+    if cfg.iterative > 1:
+        from amc.iterative import IterativeConfig, prune_iteratively
+
+        icfg = IterativeConfig(
+            steps=cfg.iterative,
+            epochs_per_step=cfg.finetune_epochs / cfg.iterative,
+            criterion=cfg.criterion or policy.criterion,
+            lr=cfg.lr,
+            calib_images=cfg.calib_images,
+            seed=cfg.seed,
+        )
+        net = prune_iteratively(base.model, graph, keep, base.data, rt, icfg)
+        metrics.update(_measure(net, base, "finetuned_"))
+    elif cfg.finetune_epochs > 0:
         tcfg = TrainConfig(
             epochs=cfg.finetune_epochs,
             lr=cfg.lr,

@@ -316,6 +316,15 @@ def apply(
         bool, typer.Option("--distill", help="distil from the unpruned model while fine-tuning")
     ] = False,
     calib_images: Annotated[int, typer.Option(min=0, help="training images for BN recalibration (0 = off)")] = 2000,
+    criterion: Annotated[
+        Optional[str], typer.Option(help="channel criterion l1|l2|taylor|random (default: the policy's)")
+    ] = None,
+    iterative: Annotated[
+        int,
+        typer.Option(
+            help="reach the policy in K cuts, re-scoring channels and fine-tuning finetune-epochs/K after each"
+        ),
+    ] = 1,
     latency: Annotated[bool, typer.Option("--latency/--no-latency", help="measure CPU/GPU latency")] = True,
     out: Annotated[Optional[Path], typer.Option(help="output folder (default runs/apply/POLICY_NAME)")] = None,
     force: Annotated[
@@ -341,7 +350,14 @@ def apply(
     graph = unit_graph_for(pol.model, base, pol.residual)
     out = out or Path("runs") / "apply" / policy.stem
     cfg = ApplyConfig(
-        finetune_epochs=finetune_epochs, lr=lr, distill=distill, calib_images=calib_images, latency=latency, seed=seed
+        finetune_epochs=finetune_epochs,
+        lr=lr,
+        distill=distill,
+        calib_images=calib_images,
+        latency=latency,
+        seed=seed,
+        criterion=criterion,
+        iterative=iterative,
     )
     m = apply_policy(pol, base, graph, cfg, out, force=force)
     if as_json:

@@ -19,7 +19,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from amc.checkpoints import atomic_write_bytes  # noqa: E402
 
-__all__ = ["write_rows", "pareto_plot", "sparsity_plot", "search_curve_plot", "markdown_table"]
+__all__ = [
+    "write_rows",
+    "pareto_plot",
+    "sparsity_plot",
+    "search_curve_plot",
+    "accuracy_vs_sparsity_plot",
+    "schedule_plot",
+    "markdown_table",
+]
 
 AXIS_LABELS = {
     "macs_ratio": "MACs kept (fraction of the unpruned network)",
@@ -106,6 +114,45 @@ def search_curve_plot(curves: dict[str, list[float]], title: str, path: Path, yl
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def accuracy_vs_sparsity_plot(rows: Sequence[dict], title: str, path: Path) -> Path:
+    """Test accuracy against the fraction of parameters removed, one colour per ``kind``
+    (structured, unstructured): solid before fine-tuning, dashed after."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for i, kind in enumerate(dict.fromkeys(r["kind"] for r in rows)):
+        pts = sorted((r["sparsity"], r["test_acc"], r.get("ft_test_acc")) for r in rows if r["kind"] == kind)
+        xs = [p[0] for p in pts]
+        ax.plot(xs, [p[1] for p in pts], "o-", color=f"C{i}", label=f"{kind}, no fine-tuning")
+        if all(p[2] is not None for p in pts):
+            ax.plot(xs, [p[2] for p in pts], "s--", color=f"C{i}", alpha=0.7, label=f"{kind}, fine-tuned")
+    ax.set_xlabel("fraction of parameters removed")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def schedule_plot(rows: Sequence[dict], title: str, path: Path, y: str = "test_acc") -> Path:
+    """Accuracy of each (schedule, criterion) run as bars, grouped by criterion."""
+    criteria = list(dict.fromkeys(r["criterion"] for r in rows))
+    schedules = list(dict.fromkeys(r["schedule"] for r in rows))
+    width = 0.8 / max(len(schedules), 1)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for i, sched in enumerate(schedules):
+        vals = [next((r[y] for r in rows if r["criterion"] == c and r["schedule"] == sched), 0.0) for c in criteria]
+        bars = ax.bar([j + i * width for j in range(len(criteria))], vals, width, label=sched)
+        ax.bar_label(bars, fmt="%.3f", fontsize=7)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(criteria))])
+    ax.set_xticklabels([f"{c} channel scores" for c in criteria])
+    ax.set_ylabel(AXIS_LABELS.get(y, y).replace(" before fine-tuning", " after the same total fine-tuning"))
+    lo = min((r[y] for r in rows), default=0.0)
+    ax.set_ylim(max(0.0, lo - 0.05), min(1.0, max((r[y] for r in rows), default=1.0) + 0.03))
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
     return _save(fig, path)
 

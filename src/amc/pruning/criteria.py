@@ -73,7 +73,8 @@ def _taylor(model: nn.Module, graph: UnitGraph, split: Split, runtime: Runtime, 
             F.cross_entropy(model(x), y).backward()
             for i, a in acts.items():
                 dims = (2, 3) if a.dim() == 4 else ()
-                contrib = (a * a.grad).mean(dim=dims) if dims else a * a.grad
+                a = a.detach() * a.grad
+                contrib = a.mean(dim=dims) if dims else a
                 scores[i] += contrib.abs().sum(0).double().cpu()
             seen += len(y)
     finally:

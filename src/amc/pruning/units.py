@@ -75,6 +75,7 @@ class UnitGraph:
     ) -> None:
         model.eval()
         self.input_size = input_size
+        self.rule, self.residual = rule, residual
         self.layers = layer_table(model, input_size)
         p = next(model.parameters())
         example = torch.zeros(1, *input_size, device=p.device, dtype=p.dtype)
@@ -87,6 +88,14 @@ class UnitGraph:
                 "whose outputs can shrink): nothing to search"
             )
         self._build_cost_tables(model)
+
+    def rebuild(self, model: nn.Module) -> UnitGraph:
+        """The units of ``model`` (a pruned copy of this graph's model) under the same rule;
+        raises if they are not the same units in the same order."""
+        graph = UnitGraph(model, self.input_size, rule=self.rule, residual=self.residual)
+        if graph.names() != self.names():
+            raise AmcError("pruning changed the network's units (a unit was removed entirely?): cannot continue")
+        return graph
 
     def __deepcopy__(self, memo: dict) -> UnitGraph:
         return self  # immutable once built; copies of environments share it
