@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "src"))
-from amc.report import markdown_table  # noqa: E402
+from amc.report import MEASURE_COLUMNS, markdown_table  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -80,14 +80,7 @@ def quality(model: str) -> None:
             r["rows"],
             [
                 ("method", "method", ""),
-                ("macs_ratio", "MACs", ".3f"),
-                ("params_ratio", "params", ".3f"),
-                ("heldout_acc", "held-out", ".2%"),
-                ("test_acc", "test", ".2%"),
-                ("ft_heldout_acc", "held-out FT", ".2%"),
-                ("ft_test_acc", "test FT", ".2%"),
-                ("latency_b1_ms", "b1 ms", ".2f"),
-                ("latency_b64_ms", "b64 ms", ".1f"),
+                *MEASURE_COLUMNS,
                 ("speedup_b1", "speed-up b1", ".2f"),
                 ("speedup_b64", "speed-up b64", ".2f"),
             ],
@@ -158,6 +151,14 @@ def latency(model: str) -> None:
     )
 
 
+def experiments() -> None:
+    """Link every experiment folder under docs/experiments/ (each README holds its command and table)."""
+    root = Path(__file__).parent.parent / "docs" / "experiments"
+    for readme in sorted(root.glob("*/README.md")):
+        title = readme.read_text().splitlines()[0].lstrip("# ")
+        print(f"- [{title}](experiments/{readme.parent.name}/README.md)")
+
+
 if __name__ == "__main__":
     head = Path(__file__).parent.parent / "docs" / "RESULTS.head.md"
     if head.exists():
@@ -173,6 +174,8 @@ if __name__ == "__main__":
     latency("resnet56")
     print("\n### Proxy fidelity\n")
     fidelity("resnet56")
+    print("\n### The comparison experiments (figures, tables and commands in each folder)\n")
+    experiments()
     tail = Path(__file__).parent.parent / "docs" / "RESULTS.tail.md"
     if tail.exists():
         print(tail.read_text())

@@ -30,6 +30,10 @@ def test_compare_writes_tables_and_plots_and_resumes(tiny_data, tmp_path):
     rows = run_compare(settings, rt, cfg, tmp_path / "out", runs_dir=tmp_path / "runs", progress=False)
     assert len(rows) == 8
     assert all(r["macs_ratio"] <= r["target"] + 1e-9 for r in rows)
+    # each budget gets its own policies (they were once reused across targets)
+    uniform = {r["target"]: r["macs_ratio"] for r in rows if r["method"] == "uniform"}
+    assert uniform[0.7] > uniform[0.5] + 0.1
+    assert all(r["target"] - 0.05 <= r["macs_ratio"] for r in rows if r["method"] in ("uniform", "global"))
     for name in (
         "results.csv",
         "results.json",
@@ -39,6 +43,7 @@ def test_compare_writes_tables_and_plots_and_resumes(tiny_data, tmp_path):
         "search-0.7.png",
     ):
         assert (tmp_path / "out" / name).stat().st_size > 0, name
+    assert "| uniform | 0.5 |" in (tmp_path / "out" / "README.md").read_text()
     again = run_compare(settings, rt, cfg, tmp_path / "out", runs_dir=tmp_path / "runs", progress=False)
     assert [r["test_acc"] for r in again] == [r["test_acc"] for r in rows]  # reused, not recomputed
 
@@ -87,3 +92,6 @@ def test_compare_cli_on_resnet20_cifar10_jpeg(shared, tmp_path):
     }
     assert (tmp_path / "cmp" / "pareto-test_acc-vs-params_ratio.png").exists()
     assert "uniform" in r.stdout
+    readme = (tmp_path / "cmp" / "README.md").read_text()
+    assert "Made by `amc compare --model resnet20" in readme and "![sparsity-0.5.png](sparsity-0.5.png)" in readme
+    assert readme.count("| ddpg |") == 2

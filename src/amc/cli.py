@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -433,7 +434,8 @@ def compare(
     cfg = CompareConfig(
         targets=targets, methods=chosen, episodes=episodes, warmup=warmup, finetune_epochs=finetune_epochs
     )
-    rows = run_compare(settings, rt, cfg, out, storage=storage)
+    command = shlex.join(["amc", *sys.argv[1:]])
+    rows = run_compare(settings, rt, cfg, out, storage=storage, command=command)
     acc = "ft_test_acc" if finetune_epochs > 0 else "test_acc"
     typer.echo(f"{'method':<12} {'target':>6} {'MACs':>6} {'params':>6} {'proxy':>7} {'test':>7} {'b64 ms':>7}")
     for r in sorted(rows, key=lambda r: (r["target"], r["method"])):

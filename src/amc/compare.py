@@ -15,10 +15,11 @@ import optuna
 from tqdm import tqdm
 
 from amc.apply import policy_keep
+from amc.checkpoints import atomic_write_bytes
 from amc.macs import count_macs, count_params
 from amc.proxy import ProxyConfig, ProxyEvaluator
 from amc.pruning.budget import Budget
-from amc.report import pareto_plot, search_curve_plot, sparsity_plot, write_rows
+from amc.report import MEASURE_COLUMNS, markdown_table, pareto_plot, search_curve_plot, sparsity_plot, write_rows
 from amc.runtime import Runtime
 from amc.search import study as studies
 from amc.search.context import SearchContext, SearchSettings, build_context
@@ -73,8 +74,10 @@ def run_compare(
     storage: str | None = None,
     runs_dir: Path = Path("runs"),
     progress: bool = True,
+    command: str | None = None,
 ) -> list[dict]:
-    """Run the sweep; write results.{csv,json} and PNG plots into ``out``; return the rows."""
+    """Run the sweep; write results.{csv,json}, PNG plots and a README.md (the table, the
+    figures and ``command``) into ``out``; return the rows."""
     from amc.latency import measure_latency
 
     out.mkdir(parents=True, exist_ok=True)
@@ -106,7 +109,7 @@ def run_compare(
     bar = tqdm(total=len(cfg.targets) * len(cfg.methods), desc="compare", unit="run", disable=not progress or None)
     for target in cfg.targets:
         tctx = SearchContext(
-            settings,
+            replace(settings, target=target),  # the study name and the policy record the target
             ctx.base,
             ctx.graph,
             Budget(ctx.graph, target, settings.kind, settings.max_sparsity, settings.round_to),
@@ -153,10 +156,34 @@ def run_compare(
         search_curve_plot(
             cur, f"{title}: search at {target:g} of MACs (held-out proxy)", out / f"search-{target:g}.png"
         )
-    (out / "config.json").write_text(
-        json.dumps({"settings": asdict(settings), "compare": asdict(cfg), "base": base}, indent=2, default=str)
-    )
+    config = {"settings": asdict(settings), "compare": asdict(cfg), "base": base}
+    atomic_write_bytes(out / "config.json", json.dumps(config, indent=2, default=str).encode())
+    _write_readme(out, title, rows, base, command)
     return rows
+
+
+COLUMNS = [
+    ("method", "method", ""),
+    ("target", "MACs target", "g"),
+    ("heldout_proxy_acc", "search proxy", ".2%"),
+    *MEASURE_COLUMNS,
+]
+
+
+def _write_readme(out: Path, title: str, rows: list[dict], base: dict, command: str | None) -> None:
+    ordered = sorted(rows, key=lambda r: (r["target"], -r.get("ft_test_acc", r["test_acc"])))
+    lines = [f"# {title}: methods at several MACs budgets", ""]
+    if command:
+        lines += [f"Made by `{command}`.", ""]
+    lines += [
+        f"Unpruned: test {base['test_acc']:.2%}, latency b64 {base['latency_b64_ms']:.1f} ms. "
+        "Accuracies are fractions of the split; FT = after the fine-tuning in config.json.",
+        "",
+        markdown_table(ordered, COLUMNS),
+        "",
+        *(f"![{p.name}]({p.name})" for p in sorted(out.glob("*.png"))),
+    ]
+    atomic_write_bytes(out / "README.md", ("\n".join(lines) + "\n").encode())
 
 
 def AXIS(key: str) -> str:  # noqa: N802 - short helper for titles

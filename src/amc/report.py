@@ -27,6 +27,7 @@ __all__ = [
     "accuracy_vs_sparsity_plot",
     "schedule_plot",
     "markdown_table",
+    "MEASURE_COLUMNS",
 ]
 
 AXIS_LABELS = {
@@ -38,6 +39,19 @@ AXIS_LABELS = {
     "ft_test_acc": "test accuracy after fine-tuning",
     "heldout_acc": "held-out accuracy before fine-tuning",
 }
+
+
+# the measured columns of a pruned network's row (amc compare, the policy-quality benchmark)
+MEASURE_COLUMNS = [
+    ("macs_ratio", "MACs", ".3f"),
+    ("params_ratio", "params", ".3f"),
+    ("heldout_acc", "held-out", ".2%"),
+    ("test_acc", "test", ".2%"),
+    ("ft_heldout_acc", "held-out FT", ".2%"),
+    ("ft_test_acc", "test FT", ".2%"),
+    ("latency_b1_ms", "b1 ms", ".2f"),
+    ("latency_b64_ms", "b64 ms", ".1f"),
+]
 
 
 def write_rows(rows: Sequence[dict], folder: Path, stem: str = "results") -> None:

@@ -89,7 +89,7 @@ def sensitivity_keep(
         best, best_value = -1, -np.inf
         current = b.ratio(keep)
         for i in range(n):
-            nxt = min(s[i] + step, b.max_sparsity)
+            nxt = _next_cut(b, s, i, step, keep)
             if nxt <= s[i]:
                 continue
             trial = s.copy()
@@ -101,12 +101,24 @@ def sensitivity_keep(
         if best < 0:
             break
         previous = s[best]
-        s[best] = min(s[best] + step, b.max_sparsity)
+        s[best] = _next_cut(b, s, best, step, keep)
         keep = b.keep(s)
     if best >= 0:  # the last step may overshoot: back it off to the least sparsity that fits
         s[best] = _least_fitting(b, s, best, previous)
         keep = b.keep(s)
     return keep
+
+
+def _next_cut(b, s: np.ndarray, i: int, step: float, keep: np.ndarray) -> float:
+    """Unit ``i``'s sparsity after the smallest multiple of ``step`` that removes at least one
+    channel (a 0.05 step keeps the same count on small units: without this the greedy stalls
+    short of the budget)."""
+    trial = s.copy()
+    while trial[i] < b.max_sparsity:
+        trial[i] = min(trial[i] + step, b.max_sparsity)
+        if b.keep(trial)[i] != keep[i]:
+            break
+    return float(trial[i])
 
 
 def _least_fitting(b, s: np.ndarray, i: int, lo: float) -> float:

@@ -162,6 +162,8 @@ def _run_baseline(ctx: SearchContext, run: SearchRun, study: optuna.Study) -> No
         "sensitivity": lambda c: baselines.sensitivity_keep(c, progress=run.progress),
     }[run.method]
     keep = fn(ctx)
+    if not ctx.budget.fits(keep):  # a bug, not bad input: never record a policy over budget
+        raise AssertionError(f"{run.method} policy is over the budget: {ctx.budget.ratio(keep):.4f}")
     acc = ctx.proxy.evaluate(keep).accuracy
     macs_ratio, params_ratio = ctx.budget.ratios(keep)
     reward = -(1 - acc) if run.reward == "acc" else -(1 - acc) * np.log(macs_ratio * ctx.graph.base_macs)
