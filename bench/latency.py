@@ -36,6 +36,7 @@ def main() -> None:
     ap.add_argument("--precisions", nargs="+", default=["bf16", "fp32"])
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--quick", action="store_true", help="CI size: resnet20, 0.1 s per timing")
+    ap.add_argument("--tag", default="", help="suffix of the result JSON's name")
     a = ap.parse_args()
     if a.quick:
         a.model, a.seconds = "resnet20", 0.1
@@ -78,7 +79,8 @@ def main() -> None:
                 f"(x{row['speedup_b1']:.2f})  b64 {row['latency_b64_ms']:.1f} ms (x{row['speedup_b64']:.2f})",
                 flush=True,
             )
-    write_result(f"latency-{a.model}" + ("-quick" if a.quick else ""), {"args": vars(a), "rows": rows})
+    name = f"latency-{a.model}" + ("-quick" if a.quick else "") + (f"-{a.tag}" if a.tag else "")
+    write_result(name, {"args": vars(a), "rows": rows})
 
 
 if __name__ == "__main__":

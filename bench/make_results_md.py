@@ -172,6 +172,8 @@ if __name__ == "__main__":
     quality("mobilenetv2")
     print("\n### Measured latency (real speed-up)\n")
     latency("resnet56")
+    print("\nThe policies of `docs/experiments/resnet56-compare`, re-measured on an idle machine:")
+    latency("resnet56-compare")
     print("\n### Proxy fidelity\n")
     fidelity("resnet56")
     print("\n### The comparison experiments (figures, tables and commands in each folder)\n")
