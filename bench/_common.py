@@ -69,6 +69,13 @@ def write_result(name: str, payload: dict) -> Path:
     return path
 
 
+def experiment_paths(kind: str, model: str, quick: bool, out: Path | None) -> tuple[str, Path]:
+    """The result name (``KIND-MODEL[-quick]``) and the folder for an experiment's figures:
+    ``out``, else docs/experiments/MODEL-KIND (quick runs: next to the JSON results)."""
+    name = f"{kind}-{model}" + ("-quick" if quick else "")
+    return name, out or (RESULTS / name if quick else Path("docs/experiments") / f"{model}-{kind.replace('_', '-')}")
+
+
 def write_experiment(
     folder: Path, title: str, rows: list[dict], columns: list[tuple[str, str, str]], notes: str = ""
 ) -> Path:

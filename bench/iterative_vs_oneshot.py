@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import RESULTS, base_checkpoint, data_spec, write_experiment, write_result  # noqa: E402
+from _common import base_checkpoint, data_spec, experiment_paths, write_experiment, write_result  # noqa: E402
 
 from amc.experiments import iterative_vs_oneshot  # noqa: E402
 from amc.report import schedule_plot  # noqa: E402
@@ -48,8 +48,7 @@ def main() -> None:
     a = ap.parse_args()
     if a.quick:
         a.model, a.steps, a.finetune_epochs, a.calib_images = "resnet20", 2, 0.02, 100
-    name = f"iterative_vs_oneshot-{a.model}" + ("-quick" if a.quick else "")
-    out = a.out or (RESULTS / name if a.quick else Path("docs/experiments") / f"{a.model}-iterative-vs-oneshot")
+    name, out = experiment_paths("iterative_vs_oneshot", a.model, a.quick, a.out)
     rt = Runtime.create()
     settings = SearchSettings(
         model=a.model, data=data_spec(), checkpoint=str(base_checkpoint(a.model)), target=a.flops, allow_train=False

@@ -24,8 +24,8 @@ from amc.policy import load_policy  # noqa: E402
 from amc.proxy import ProxyConfig, ProxyEvaluator  # noqa: E402
 from amc.pruning.budget import Budget  # noqa: E402
 from amc.runtime import Runtime  # noqa: E402
-from amc.search.baselines import uniform_keep  # noqa: E402
-from amc.search.context import SearchContext, SearchSettings, build_context  # noqa: E402
+from amc.search.baselines import uniform_keep_for  # noqa: E402
+from amc.search.context import SearchSettings, build_context  # noqa: E402
 
 
 def main() -> None:
@@ -61,7 +61,7 @@ def main() -> None:
             except AmcError as exc:  # e.g. 16-channel units cannot reach 50% MACs in steps of 8
                 print(f"round-to {r}: {exc}")
                 continue
-            keep = uniform_keep(SearchContext(ctx.settings, ctx.base, ctx.graph, b, ctx.proxy))
+            keep = uniform_keep_for(b)
             nets[f"uniform round-to {r}"] = (ev.build(keep), b.ratio(keep))
         for path in a.policies:
             keep = policy_keep(load_policy(path), ctx.graph)

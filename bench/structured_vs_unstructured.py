@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import RESULTS, base_checkpoint, data_spec, write_experiment, write_result  # noqa: E402
+from _common import base_checkpoint, data_spec, experiment_paths, write_experiment, write_result  # noqa: E402
 
 from amc.base import open_base  # noqa: E402
 from amc.experiments import structured_vs_unstructured  # noqa: E402
@@ -43,8 +43,7 @@ def main() -> None:
     a = ap.parse_args()
     if a.quick:
         a.model, a.sparsities, a.finetune_epochs, a.calib_images = "resnet20", [0.0, 0.4, 0.8], 0.01, 100
-    name = f"structured_vs_unstructured-{a.model}" + ("-quick" if a.quick else "")
-    out = a.out or (RESULTS / name if a.quick else Path("docs/experiments") / f"{a.model}-structured-vs-unstructured")
+    name, out = experiment_paths("structured_vs_unstructured", a.model, a.quick, a.out)
     rt = Runtime.create()
     base = open_base(a.model, data_spec(), str(base_checkpoint(a.model)), rt)
     graph = unit_graph_for(a.model, base, False)

@@ -58,3 +58,22 @@ def tiny_data(tmp_path_factory) -> Path:
     from helpers import make_imagefolder
 
     return make_imagefolder(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def ctx(tiny_data, tmp_path_factory):
+    """A search context on the tiny data set (resnet20, fp32), one per test module."""
+    from helpers import tiny_context
+
+    return tiny_context(tiny_data, tmp_path_factory.mktemp("ckpt"))
+
+
+@pytest.fixture(scope="module")
+def policy(ctx, tmp_path_factory):
+    """The uniform policy for ``ctx``'s budget, as written by ``amc search --method uniform``."""
+    from amc.policy import load_policy
+    from amc.search.runner import SearchRun, run_search
+
+    out = tmp_path_factory.mktemp("pol")
+    run_search(ctx, SearchRun(method="uniform", runs_dir=out, out=out / "uniform.json", progress=False))
+    return load_policy(out / "uniform.json")

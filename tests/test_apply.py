@@ -3,25 +3,11 @@ import json
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_context
 
 from amc.apply import ApplyConfig, apply_policy
 from amc.errors import AmcError
 from amc.policy import load_policy
 from amc.pruned import load_pruned
-from amc.search.runner import SearchRun, run_search
-
-
-@pytest.fixture(scope="module")
-def ctx(tiny_data, tmp_path_factory):
-    return tiny_context(tiny_data, tmp_path_factory.mktemp("ckpt"))
-
-
-@pytest.fixture(scope="module")
-def policy(ctx, tmp_path_factory):
-    out = tmp_path_factory.mktemp("pol")
-    run_search(ctx, SearchRun(method="uniform", runs_dir=out, out=out / "uniform.json", progress=False))
-    return load_policy(out / "uniform.json")
 
 
 def test_apply_round_trip_gives_identical_outputs(ctx, policy, tmp_path):
@@ -65,9 +51,7 @@ def test_committed_example_policies_are_valid_for_their_bases(shared, policy_pat
     from amc.search.context import unit_graph_for
 
     policy = load_policy(policy_path)
-    base = open_base(
-        policy.model, str(shared.data), _policy_checkpoint(policy, str(shared.data)), Runtime.create("cpu", "fp32")
-    )
+    base = open_base(policy.model, str(shared.data), _policy_checkpoint(policy), Runtime.create("cpu", "fp32"))
     graph = unit_graph_for(policy.model, base, policy.residual)
     check_policy(policy, base, graph)
     macs, _ = graph.cost(policy_keep(policy, graph))

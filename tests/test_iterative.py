@@ -1,27 +1,12 @@
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_context
 
 from amc.apply import ApplyConfig, apply_policy
 from amc.errors import AmcError
 from amc.iterative import IterativeConfig, prune_iteratively, step_keeps
 from amc.macs import count_macs
-from amc.policy import load_policy
 from amc.pruned import load_pruned
-from amc.search.runner import SearchRun, run_search
-
-
-@pytest.fixture(scope="module")
-def ctx(tiny_data, tmp_path_factory):
-    return tiny_context(tiny_data, tmp_path_factory.mktemp("ckpt"))
-
-
-@pytest.fixture(scope="module")
-def policy(ctx, tmp_path_factory):
-    out = tmp_path_factory.mktemp("pol")
-    run_search(ctx, SearchRun(method="uniform", runs_dir=out, out=out / "uniform.json", progress=False))
-    return load_policy(out / "uniform.json")
 
 
 def test_step_keeps_remove_equal_shares_and_land_on_the_target():

@@ -4,15 +4,9 @@ import json
 
 import numpy as np
 import pytest
-from helpers import tiny_context
 
 from amc.errors import AmcError
 from amc.search.runner import SearchRun, run_search
-
-
-@pytest.fixture(scope="module")
-def ctx(tiny_data, tmp_path_factory):
-    return tiny_context(tiny_data, tmp_path_factory.mktemp("ckpt"))
 
 
 @pytest.mark.parametrize("method", ["ddpg", "optuna", "random", "uniform", "global", "sensitivity"])

@@ -285,7 +285,7 @@ def search(
     )
 
 
-def _policy_checkpoint(pol, data: str) -> str | None:
+def _policy_checkpoint(pol) -> str | None:
     """The policy's checkpoint path if it exists, else a base with the same sha256 found in
     $AMC_CHECKPOINTS / the cache (policies stay valid when files move between machines)."""
     from amc.checkpoints import checkpoint_dirs, sha256_file
@@ -346,7 +346,7 @@ def apply(
 
     pol = load_policy(policy)
     rt = Runtime.create(device, precision)
-    ckpt = checkpoint or _policy_checkpoint(pol, data_spec(data))
+    ckpt = checkpoint or _policy_checkpoint(pol)
     base = open_base(pol.model, data_spec(data), ckpt, rt, trust=trust_checkpoint)
     graph = unit_graph_for(pol.model, base, pol.residual)
     out = out or Path("runs") / "apply" / policy.stem

@@ -24,7 +24,7 @@ from amc.runtime import Runtime
 from amc.search import study as studies
 from amc.search.context import SearchContext, SearchSettings, build_context
 from amc.search.runner import SearchRun, run_search
-from amc.training import TrainConfig, evaluate, train
+from amc.training import evaluate, finetune
 
 __all__ = ["CompareConfig", "run_compare", "measure_network"]
 
@@ -55,15 +55,11 @@ def measure_network(
         "test_acc": evaluate(net, data.test, rt),
     }
     if finetune_epochs > 0:
-        train(net, data.train, rt, TrainConfig(epochs=finetune_epochs, lr=0.01, schedule="cosine"), desc=desc)
+        finetune(net, data.train, rt, finetune_epochs, desc=desc)
         row |= {"ft_heldout_acc": evaluate(net, data.heldout, rt), "ft_test_acc": evaluate(net, data.test, rt)}
     for bs in (1, 64):
         row[f"latency_b{bs}_ms"] = 1e3 * measure_latency(net, rt, bs, ctx.graph.input_size, latency_seconds)
     return row
-
-
-def _measure(ctx: SearchContext, keep, evaluator: ProxyEvaluator, cfg: CompareConfig) -> dict:
-    return measure_network(evaluator.build(keep), ctx, cfg.finetune_epochs, cfg.latency_seconds)
 
 
 def run_compare(
@@ -138,7 +134,9 @@ def run_compare(
                     "method": method,
                     "target": target,
                     "heldout_proxy_acc": policy.metrics["heldout_proxy_acc"],
-                    **_measure(tctx, policy_keep(policy, ctx.graph), evaluator, cfg),
+                    **measure_network(
+                        evaluator.build(policy_keep(policy, ctx.graph)), tctx, cfg.finetune_epochs, cfg.latency_seconds
+                    ),
                 }
                 rows.append(row)
                 write_rows(rows, out)  # saved as it goes: a stopped sweep resumes here

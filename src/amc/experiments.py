@@ -27,16 +27,10 @@ from amc.proxy import ProxyConfig, ProxyEvaluator
 from amc.pruning import unstructured
 from amc.pruning.budget import Budget
 from amc.pruning.units import UnitGraph
-from amc.search.baselines import uniform_keep
-from amc.search.context import SearchContext
-from amc.training import TrainConfig, evaluate, train
+from amc.search.baselines import uniform_keep_for
+from amc.training import evaluate, finetune
 
 __all__ = ["structured_vs_unstructured", "iterative_vs_oneshot"]
-
-
-def _finetune(net, base: Base, epochs: float, seed: int = 0) -> None:
-    cfg = TrainConfig(epochs=epochs, lr=0.01, schedule="cosine", seed=seed)
-    train(net, base.data.train, base.runtime, cfg, desc="fine-tuning")
 
 
 def structured_vs_unstructured(
@@ -60,7 +54,7 @@ def structured_vs_unstructured(
             structured = copy.deepcopy(base.model)
         else:
             budget = Budget(graph, keep_fraction, "params", max_sparsity=0.97, check_reachable=False)
-            structured = ev.build(uniform_keep(SearchContext(None, base, graph, budget, ev)))
+            structured = ev.build(uniform_keep_for(budget))
         per_layer = unstructured.sparsities(base.model, keep_fraction, "global")
         masked = unstructured.apply_masks(copy.deepcopy(base.model), per_layer)
         if s > 0:
@@ -78,7 +72,7 @@ def structured_vs_unstructured(
                 "test_acc": evaluate(net, base.data.test, rt),
             }
             if s > 0 and finetune_epochs > 0:
-                _finetune(net, base, finetune_epochs)
+                finetune(net, base.data.train, rt, finetune_epochs)
             row["ft_test_acc"] = evaluate(net, base.data.test, rt)
             rows.append(row)
     return rows

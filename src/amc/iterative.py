@@ -15,7 +15,7 @@ from amc.data import DataBundle
 from amc.proxy import ProxyConfig, ProxyEvaluator
 from amc.pruning.units import UnitGraph
 from amc.runtime import Runtime
-from amc.training import TrainConfig, train
+from amc.training import finetune
 
 __all__ = ["IterativeConfig", "step_keeps", "prune_iteratively"]
 
@@ -65,8 +65,8 @@ def prune_iteratively(
         )
         net = scorer.build(target)
         if cfg.epochs_per_step > 0:
-            tcfg = TrainConfig(epochs=cfg.epochs_per_step, lr=cfg.lr, schedule="cosine", seed=cfg.seed + k)
-            train(net, data.train, runtime, tcfg, desc=f"step {k}/{cfg.steps} fine-tuning")
+            desc = f"step {k}/{cfg.steps} fine-tuning"
+            finetune(net, data.train, runtime, cfg.epochs_per_step, lr=cfg.lr, seed=cfg.seed + k, desc=desc)
         net.eval()
         if k < cfg.steps:
             current = current.rebuild(net)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from amc.data import Split, batches
 from amc.runtime import Runtime
 
-__all__ = ["evaluate", "TrainConfig", "train", "eval_batch_size"]
+__all__ = ["evaluate", "TrainConfig", "train", "finetune", "eval_batch_size"]
 
 
 def eval_batch_size(runtime: Runtime) -> int:
@@ -139,3 +139,17 @@ def train(
         epoch += 1
     bar.close()
     return model.eval()
+
+
+def finetune(
+    model: nn.Module,
+    split: Split,
+    runtime: Runtime,
+    epochs: float,
+    *,
+    lr: float = 0.01,
+    seed: int = 0,
+    desc: str = "fine-tuning",
+) -> nn.Module:
+    """The short fine-tuning every comparison uses: ``epochs`` of SGD, cosine from ``lr``."""
+    return train(model, split, runtime, TrainConfig(epochs=epochs, lr=lr, schedule="cosine", seed=seed), desc=desc)

@@ -15,15 +15,20 @@ from __future__ import annotations
 import numpy as np
 from tqdm import tqdm
 
+from amc.pruning.budget import Budget
 from amc.pruning.criteria import filter_norms
 from amc.search.context import SearchContext
 
-__all__ = ["uniform_keep", "global_keep", "sensitivity_keep", "sensitivity_scan"]
+__all__ = ["uniform_keep", "uniform_keep_for", "global_keep", "sensitivity_keep", "sensitivity_scan"]
 
 
 def uniform_keep(ctx: SearchContext) -> np.ndarray:
-    """The least uniform sparsity that fits the budget (bisection on the sparsity)."""
-    b = ctx.budget
+    """The least uniform sparsity that fits the context's budget."""
+    return uniform_keep_for(ctx.budget)
+
+
+def uniform_keep_for(b: Budget) -> np.ndarray:
+    """The least uniform sparsity that fits ``b`` (bisection on the sparsity, then a top-up)."""
     n = len(b.channels)
     lo, hi = 0.0, b.max_sparsity
     if b.fits(b.keep(np.zeros(n))):
@@ -86,7 +91,7 @@ def sensitivity_keep(
     keep = b.keep(s)
     best = -1
     while not b.fits(keep):
-        best, best_value = -1, -np.inf
+        best, best_value, best_next = -1, -np.inf, 0.0
         current = b.ratio(keep)
         for i in range(n):
             nxt = _next_cut(b, s, i, step, keep)
@@ -97,11 +102,11 @@ def sensitivity_keep(
             saved = current - b.ratio(b.keep(trial))
             cost = max(drop(i, nxt) - drop(i, s[i]), 0.0) + 1e-4
             if saved > 0 and saved / cost > best_value:
-                best, best_value = i, saved / cost
+                best, best_value, best_next = i, saved / cost, nxt
         if best < 0:
             break
         previous = s[best]
-        s[best] = _next_cut(b, s, best, step, keep)
+        s[best] = best_next
         keep = b.keep(s)
     if best >= 0:  # the last step may overshoot: back it off to the least sparsity that fits
         s[best] = _least_fitting(b, s, best, previous)
