@@ -13,6 +13,7 @@ Needs AMC_DATA (an ImageFolder tree or cifar10) and AMC_CHECKPOINTS (the zoo).
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import resource
 import sys
@@ -32,14 +33,23 @@ RESULTS_POLICIES = RESULTS / "policies"
 
 
 def one(
-    model: str, method: str, precision: str, episodes: int, warmup: int, proxy: ProxyConfig, seed: int, tag: str = ""
+    model: str,
+    method: str,
+    precision: str,
+    episodes: int,
+    warmup: int,
+    proxy: ProxyConfig,
+    seed: int,
+    tag: str = "",
+    target: float = 0.5,
+    search: dict | None = None,
 ) -> dict:
     rt = Runtime.create("auto", precision)
     settings = SearchSettings(
         model=model,
         data=data_spec(),
         checkpoint=str(base_checkpoint(model)),
-        target=0.5,
+        target=target,
         proxy=replace(proxy, seed=seed),
         seed=seed,
         allow_train=False,
@@ -51,6 +61,7 @@ def one(
     # a tagged run (e.g. a short precision comparison) never overwrites the full run's policy
     suffix = f"-{tag}" if tag else ""
     out = RESULTS_POLICIES / f"{model}-{method}-{rt.precision}{suffix}.json"
+    extra = search or {}
     run = SearchRun(
         method=method,
         episodes=episodes,
@@ -59,6 +70,7 @@ def one(
         out=out,
         study=f"bench-{model}-{method}-{rt.precision}-{episodes}-{int(time.time())}",
         progress=sys.stderr.isatty(),
+        **extra,
     )
     t1 = time.time()
     policy = run_search(ctx, run)
@@ -71,6 +83,9 @@ def one(
     return {
         "model": model,
         "method": method,
+        "seed": seed,
+        "target": target,
+        "search": extra,
         "precision": rt.precision,
         "episodes": episodes,
         "warmup": warmup,
@@ -101,7 +116,13 @@ def main() -> None:
     ap.add_argument("--proxy-size", type=int, default=ProxyConfig.size)
     ap.add_argument("--calib-images", type=int, default=ProxyConfig.calib_images)
     ap.add_argument("--batch-size", type=int, default=ProxyConfig.batch_size)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--flops", type=float, default=0.5)
+    ap.add_argument("--projection", default=None, help="spread or amc (default: the runner's)")
+    ap.add_argument("--no-fill", action="store_true")
+    ap.add_argument("--demos", nargs="*", default=None, help="heuristic policies replayed in DDPG's warm-up")
+    ap.add_argument("--sigma-final", type=float, default=None)
+    ap.add_argument("--sigma-decay", type=float, default=None)
     ap.add_argument("--quick", action="store_true", help="CI size: resnet20, 6 episodes, small proxy")
     ap.add_argument("--tag", default="", help="suffix of the result JSON's name")
     ap.add_argument(
@@ -111,21 +132,31 @@ def main() -> None:
     if a.quick:
         a.models, a.episodes, a.warmup, a.proxy_size, a.calib_images = ["resnet20"], 6, 2, 200, 100
     proxy = ProxyConfig(size=a.proxy_size, calib_images=a.calib_images, batch_size=a.batch_size)
+    search: dict = {}
+    if a.projection:
+        search["projection"] = a.projection
+    if a.no_fill:
+        search["fill"] = False
+    if a.demos is not None:
+        search["demos"] = tuple(a.demos)
+    if a.sigma_final is not None:
+        search["sigma_final"] = a.sigma_final
+    if a.sigma_decay is not None:
+        search["sigma_decay"] = a.sigma_decay
     rows = []
-    for model in a.models:
-        for method in a.methods:
-            for precision in a.precisions:
-                r = one(model, method, precision, a.episodes, a.warmup, proxy, a.seed, a.policy_tag)
-                rows.append(r)
-                print(
-                    f"{model:<12} {method:<8} {r['precision']:<5} {r['minutes']:6.2f} min  "
-                    f"{r['episodes_per_minute']:6.1f} ep/min  {r['seconds_per_episode']:.3f} s/ep  "
-                    f"outside forward {r['share_outside_forward']:.0%}  best {r['best_heldout_proxy_acc']:.2%}  "
-                    f"rss {r['peak_rss_gib']} GiB",
-                    flush=True,
-                )
-    name = "search_speed" + ("-quick" if a.quick else "") + (f"-{a.tag}" if a.tag else "")
-    write_result(name, {"args": vars(a), "rows": rows})
+    for model, method, precision, seed in itertools.product(a.models, a.methods, a.precisions, a.seeds):
+        tag = a.policy_tag + (f"-s{seed}" if len(a.seeds) > 1 else "")
+        r = one(model, method, precision, a.episodes, a.warmup, proxy, seed, tag, a.flops, search)
+        rows.append(r)
+        print(
+            f"{model:<12} {method:<8} {r['precision']:<5} {r['minutes']:6.2f} min  "
+            f"{r['episodes_per_minute']:6.1f} ep/min  {r['seconds_per_episode']:.3f} s/ep  "
+            f"outside forward {r['share_outside_forward']:.0%}  best {r['best_heldout_proxy_acc']:.2%}  "
+            f"rss {r['peak_rss_gib']} GiB",
+            flush=True,
+        )
+        name = "search_speed" + ("-quick" if a.quick else "") + (f"-{a.tag}" if a.tag else "")
+        write_result(name, {"args": vars(a), "rows": rows})  # after every search: partial results survive
 
 
 if __name__ == "__main__":

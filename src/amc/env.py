@@ -19,6 +19,7 @@ __all__ = ["PruningEnv", "REWARDS", "ENV_ID"]
 
 ENV_ID = "amc/Pruning-v0"
 REWARDS = ("acc", "acc-flops")
+PROJECTIONS = ("spread", "amc")
 LAYER_KINDS = {"conv": 0.0, "dwconv": 0.5, "linear": 1.0}
 FEATURES = (
     "index",
@@ -45,10 +46,14 @@ class PruningEnv(gym.Env):
     recalibrated) and scored by ``evaluate`` on the held-out split.
 
     ## Action Space
-    ``Box(-1, 1, (1,), float32)``, mapped linearly to a sparsity in ``[0, max_sparsity]``. The
-    sparsity is then raised to the least value that keeps the budget reachable if every later
-    unit is pruned to ``max_sparsity`` (AMC's bound), so every episode's policy meets the
-    budget.
+    ``Box(-1, 1, (1,), float32)``. With ``projection="spread"`` (the default) action 0 asks for
+    the uniform sparsity that the units still to come need to meet the budget, -1 for none and
+    1 for ``max_sparsity``, linear in between: sparing one unit spreads its cost over all the
+    later ones. With ``projection="amc"`` (the paper's) the action maps linearly to
+    ``[0, max_sparsity]``. Either way the sparsity is then raised to the least value that keeps
+    the budget reachable if every later unit is pruned to ``max_sparsity`` (AMC's bound), so
+    every episode's policy meets the budget. With ``fill`` (default) the finished policy gets
+    channels back, most-pruned unit first, while the budget holds: no budget is left unspent.
 
     ## Observation Space
     ``Box(0, 1, (11,), float32)``, AMC's layer embedding of the current unit, every feature
@@ -69,6 +74,8 @@ class PruningEnv(gym.Env):
     - ``budget``: a :class:`~amc.pruning.budget.Budget` (units, target, max sparsity, rounding).
     - ``evaluate``: ``keep -> accuracy`` (fraction), where ``keep`` holds kept channel counts.
     - ``reward``: ``"acc"`` or ``"acc-flops"``.
+    - ``projection``: ``"spread"`` or ``"amc"`` (see Action Space).
+    - ``fill``: spend what the policy leaves of the budget (see Action Space).
 
     The final step's ``info`` carries ``keep``, ``sparsity``, ``accuracy``, ``macs_ratio``,
     ``params_ratio`` and ``reward``.
@@ -76,10 +83,22 @@ class PruningEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, budget: Budget, evaluate: Callable[[np.ndarray], float], reward: str = "acc") -> None:
+    def __init__(
+        self,
+        budget: Budget,
+        evaluate: Callable[[np.ndarray], float],
+        reward: str = "acc",
+        projection: str = "spread",
+        fill: bool = True,
+    ) -> None:
         if reward not in REWARDS:
             raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")
+        if projection not in PROJECTIONS:
+            raise ValueError(f"projection must be one of {PROJECTIONS}, got {projection!r}")
         self.budget, self.evaluate, self.reward_kind = budget, evaluate, reward
+        self.projection, self.fill = projection, fill
+        self._demos: list[np.ndarray] = []
+        self._demo: np.ndarray | None = None
         self.units = budget.graph.units
         self.n = len(self.units)
         self.action_space = spaces.Box(-1.0, 1.0, (1,), dtype=np.float32)
@@ -123,13 +142,46 @@ class PruningEnv(gym.Env):
         self._t = 0
         self._keep = self.budget.channels.copy()
         self._prev = 0.0
+        self._demo = self._demos.pop(0) if self._demos else None
         return self._obs(), {}
 
+    def _centre(self) -> float:
+        """The sparsity action 0 gives the current unit: the uniform sparsity of the units left
+        that meets the budget (``spread``), or half the cap (``amc``)."""
+        if self.projection == "amc":
+            return self.budget.max_sparsity / 2
+        return self.budget.rest_uniform(self._t, self._keep)
+
     def sparsity_for(self, action: float) -> float:
-        """The sparsity the current unit gets for ``action`` (after the budget bound)."""
+        """The sparsity the current unit gets for ``action`` (after the budget bound).
+
+        ``amc``: ``[-1, 1] -> [0, max_sparsity]`` linearly. ``spread``: -1 -> 0, 0 -> the
+        uniform sparsity the remaining units need, 1 -> ``max_sparsity``, linear in between.
+        Either way raised to AMC's bound, so the budget stays reachable.
+        """
         a = float(np.clip(action, -1.0, 1.0))
-        wanted = (a + 1.0) / 2.0 * self.budget.max_sparsity
+        cap, c = self.budget.max_sparsity, self._centre()
+        wanted = c + a * (cap - c) if a >= 0 else c * (1.0 + a)
         return max(wanted, self.budget.min_sparsity(self._t, self._keep))
+
+    def action_for(self, sparsity: float) -> float:
+        """The action that asks for ``sparsity`` at the current unit (inverse of
+        :meth:`sparsity_for` before the bound)."""
+        cap, c = self.budget.max_sparsity, self._centre()
+        if sparsity >= c:
+            return float(np.clip((sparsity - c) / (cap - c), -1, 1)) if cap > c else 0.0
+        return float(np.clip(sparsity / c - 1.0, -1, 1)) if c > 0 else -1.0
+
+    def add_demonstrations(self, policies: list[np.ndarray]) -> None:
+        """Queue per-unit sparsity vectors: each following episode (one per vector) is steered
+        by :meth:`demo_action` so that it replays that policy (e.g. uniform or global)."""
+        self._demos.extend(np.asarray(p, dtype=np.float64) for p in policies)
+
+    def demo_action(self) -> float | None:
+        """The current step's action of the demonstration being replayed, or None."""
+        if self._demo is None or self._t >= self.n:
+            return None
+        return self.action_for(float(self._demo[self._t]))
 
     def step(self, action):
         if self._t >= self.n:
@@ -142,7 +194,7 @@ class PruningEnv(gym.Env):
         self._t += 1
         if self._t < self.n:
             return self._obs(), 0.0, False, False, {}
-        keep = self._keep.copy()
+        keep = self.budget.fill(self._keep) if self.fill else self._keep.copy()
         accuracy = float(self.evaluate(keep))
         macs_ratio, params_ratio = self.budget.ratios(keep)
         error = 1.0 - accuracy

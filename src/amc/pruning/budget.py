@@ -108,6 +108,23 @@ class Budget:
     def fits(self, keep: np.ndarray) -> bool:
         return self.ratio(keep) <= self.target + 1e-12
 
+    def rest_uniform(self, t: int, prefix_keep: np.ndarray) -> float:
+        """The least sparsity that, given to unit ``t`` and every later unit alike, meets the
+        budget with units before ``t`` kept as in ``prefix_keep`` (``max_sparsity`` if none
+        does: the action bound then decides). The spread projection centres actions on it."""
+        keep = self.channels.copy()
+        keep[:t] = prefix_keep[:t]
+        if self.fits(keep):
+            return 0.0
+        rest = np.zeros(len(self.channels))
+        lo, hi = 0.0, self.max_sparsity
+        for _ in range(20):  # 1e-6 of the sparsity range: far below one channel
+            mid = (lo + hi) / 2
+            rest[t:] = mid
+            keep[t:] = self.keep(rest)[t:]
+            lo, hi = (lo, mid) if self.fits(keep) else (mid, hi)
+        return hi
+
     def min_sparsity(self, t: int, prefix_keep: np.ndarray) -> float:
         """The least sparsity unit ``t`` needs so that the budget is met even if every unit
         after ``t`` is pruned to ``max_sparsity``; ``prefix_keep`` holds units before ``t``."""

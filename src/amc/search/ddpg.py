@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,10 @@ class AMCDDPG(DDPG):
             group["lr"] = self.critic_lr
 
     def _sample_action(self, learning_starts: int, action_noise: ActionNoise | None = None, n_envs: int = 1):
+        demo = self.env.env_method("demo_action")[0] if self.env is not None else None
+        if demo is not None:  # replaying a demonstration (a heuristic policy) in the warm-up
+            scaled = np.full((n_envs, 1), demo, dtype=np.float32)
+            return self.policy.unscale_action(scaled), scaled
         if self.num_timesteps < learning_starts or not isinstance(action_noise, TruncatedNormalNoise):
             return super()._sample_action(learning_starts, action_noise, n_envs)
         mu, _ = self.predict(self._last_obs, deterministic=True)
@@ -112,23 +117,36 @@ class AMCDDPG(DDPG):
         return self.policy.unscale_action(noisy), noisy
 
 
+@dataclass(frozen=True)
 class DDPGConfig:
-    """AMC's hyper-parameters (He et al. 2018, Sec. 4)."""
+    """The agent's hyper-parameters. The network sizes, learning rates, tau, batch size and gamma
+    are AMC's (He et al. 2018, Sec. 4). ``sigma`` is the exploration noise's starting scale on
+    SB3's [-1, 1] actions (1.0 = AMC's 0.5 of the [0, 1] range); it decays geometrically after
+    the warm-up, by ``sigma_decay`` per episode if given (AMC: 0.95), else so that it reaches
+    ``sigma_final`` on the search's last episode (exploration tied to the episode budget)."""
 
-    hidden = (300, 300)
-    actor_lr = 1e-4
-    critic_lr = 1e-3
-    tau = 0.01
-    batch_size = 64
-    gamma = 1.0
-    sigma = 1.0  # 0.5 of the [0, 1] range
-    sigma_decay = 0.95
+    hidden: tuple[int, ...] = (300, 300)
+    actor_lr: float = 1e-4
+    critic_lr: float = 1e-3
+    tau: float = 0.01
+    batch_size: int = 64
+    gamma: float = 1.0
+    sigma: float = 1.0
+    sigma_final: float = 0.1
+    sigma_decay: float | None = None
+
+    def decay_for(self, episodes: int, warmup: int) -> float:
+        if self.sigma_decay is not None:
+            return self.sigma_decay
+        learning = max(episodes - warmup, 1)
+        return float((self.sigma_final / self.sigma) ** (1.0 / learning))
 
 
-def make_agent(env, episodes: int, warmup: int, seed: int, device: str = "cpu") -> AMCDDPG:
-    """A fresh AMC DDPG agent for an environment with ``episode_len`` steps per episode."""
+def make_agent(
+    env, episodes: int, warmup: int, seed: int, device: str = "cpu", cfg: DDPGConfig = DDPGConfig()
+) -> AMCDDPG:
+    """A fresh DDPG agent for a pruning environment (``env.n`` steps per episode)."""
     steps = env.unwrapped.n if hasattr(env, "unwrapped") else env.get_attr("n")[0]
-    cfg = DDPGConfig
     return AMCDDPG(
         "MlpPolicy",
         env,
@@ -141,7 +159,7 @@ def make_agent(env, episodes: int, warmup: int, seed: int, device: str = "cpu") 
         gamma=cfg.gamma,
         train_freq=(1, "episode"),
         gradient_steps=-1,
-        action_noise=TruncatedNormalNoise(cfg.sigma, cfg.sigma_decay, warmup, seed),
+        action_noise=TruncatedNormalNoise(cfg.sigma, cfg.decay_for(episodes, warmup), warmup, seed),
         replay_buffer_class=EpisodeRewardBuffer,
         policy_kwargs={"net_arch": list(cfg.hidden)},
         seed=seed,

@@ -41,6 +41,11 @@ class SearchRun:
     out: Path = Path("policies/best.json")
     runs_dir: Path = Path("runs")
     progress: bool = True
+    projection: str = "spread"
+    fill: bool = True
+    demos: tuple[str, ...] = ("uniform", "global")
+    sigma_final: float = 0.1
+    sigma_decay: float | None = None
 
 
 def _fingerprint(ctx: SearchContext, run: SearchRun) -> dict:
@@ -57,13 +62,25 @@ def _fingerprint(ctx: SearchContext, run: SearchRun) -> dict:
         "proxy": asdict(s.proxy),
         "method": run.method,
         "reward": run.reward,
+        "projection": run.projection,
+        "fill": run.fill,
         "seed": s.seed,
         "precision": ctx.base.runtime.precision,
     }
 
 
-def make_env(ctx: SearchContext, reward: str) -> PruningEnv:
-    return PruningEnv(ctx.budget, lambda keep: ctx.proxy.evaluate(keep).accuracy, reward)
+def make_env(ctx: SearchContext, run: SearchRun) -> PruningEnv:
+    return PruningEnv(
+        ctx.budget, lambda keep: ctx.proxy.evaluate(keep).accuracy, run.reward, run.projection, run.fill
+    )
+
+
+def demonstrations(ctx: SearchContext, names: tuple[str, ...]) -> list[np.ndarray]:
+    """Per-unit sparsities of the named heuristic policies, for DDPG's warm-up."""
+    from amc.search import baselines
+
+    fns = {"uniform": baselines.uniform_keep, "global": baselines.global_keep, "sensitivity": baselines.sensitivity_keep}
+    return [ctx.budget.sparsity(fns[n](ctx)) for n in names]
 
 
 class _Progress:
@@ -84,7 +101,9 @@ class _Progress:
 def _run_ddpg(ctx: SearchContext, run: SearchRun, study: optuna.Study, folder: Path) -> None:
     from amc.search.ddpg import AgentCheckpoint, EpisodeCallback, make_agent
 
-    env = make_env(ctx, run.reward)
+    from amc.search.ddpg import DDPGConfig
+
+    env = make_env(ctx, run)
     names = ctx.graph.names()
     done = len(studies.completed(study))
     remaining = run.episodes - done
@@ -95,8 +114,17 @@ def _run_ddpg(ctx: SearchContext, run: SearchRun, study: optuna.Study, folder: P
     agent = (
         ckpt.load(env, ctx.settings.seed, device)
         if (done and ckpt.exists)
-        else make_agent(env, run.episodes, run.warmup, ctx.settings.seed, device)
+        else make_agent(
+            env,
+            run.episodes,
+            run.warmup,
+            ctx.settings.seed,
+            device,
+            DDPGConfig(sigma_final=run.sigma_final, sigma_decay=run.sigma_decay),
+        )
     )
+    if not done:
+        env.add_demonstrations(demonstrations(ctx, run.demos)[: run.warmup])
     progress = _Progress(run.episodes, done, f"ddpg {ctx.settings.model}", run.progress)
     counter = [done]
 
@@ -117,7 +145,7 @@ def _run_ddpg(ctx: SearchContext, run: SearchRun, study: optuna.Study, folder: P
 
 def _run_sampler(ctx: SearchContext, run: SearchRun, study: optuna.Study) -> None:
     """TPE or random search over per-unit actions, through the same bounded environment."""
-    env = make_env(ctx, run.reward)
+    env = make_env(ctx, run)
     names = ctx.graph.names()
     done = len(studies.completed(study))
     progress = _Progress(run.episodes, done, f"{run.method} {ctx.settings.model}", run.progress)
