@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import base_checkpoint, data_spec, write_result  # noqa: E402
 
-from amc.proxy import ProxyConfig, ProxyEvaluator  # noqa: E402
+from amc.pruning.build import BuildConfig, NetworkBuilder  # noqa: E402
 from amc.runtime import Runtime  # noqa: E402
 from amc.search.baselines import global_keep, uniform_keep  # noqa: E402
 from amc.search.context import SearchSettings, build_context  # noqa: E402
@@ -53,12 +53,12 @@ def main() -> None:
     for criterion in a.criteria:
         for recal in (0, a.calib_images):
             for recon in (False, True):
-                ev = ProxyEvaluator(
+                ev = NetworkBuilder(
                     ctx.base.model,
                     ctx.graph,
                     data,
                     rt,
-                    ProxyConfig(size=10, calib_images=recal, criterion=criterion, reconstruct=recon),
+                    BuildConfig(criterion=criterion, calib_images=recal, reconstruct=recon),
                 )
                 for name, keep in policies.items():
                     net = ev.build(keep)

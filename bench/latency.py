@@ -21,8 +21,8 @@ from amc.apply import policy_keep  # noqa: E402
 from amc.errors import AmcError  # noqa: E402
 from amc.latency import measure_latency  # noqa: E402
 from amc.policy import load_policy  # noqa: E402
-from amc.proxy import ProxyConfig, ProxyEvaluator  # noqa: E402
 from amc.pruning.budget import Budget  # noqa: E402
+from amc.pruning.build import BuildConfig, NetworkBuilder  # noqa: E402
 from amc.runtime import Runtime  # noqa: E402
 from amc.search.baselines import uniform_keep_for  # noqa: E402
 from amc.search.context import SearchSettings, build_context  # noqa: E402
@@ -53,7 +53,7 @@ def main() -> None:
             ),
             rt,
         )
-        ev = ProxyEvaluator(ctx.base.model, ctx.graph, ctx.base.data, rt, ProxyConfig(size=10, calib_images=0))
+        ev = NetworkBuilder(ctx.base.model, ctx.graph, ctx.base.data, rt, BuildConfig(calib_images=0))
         nets = {"unpruned": (ctx.base.model, 1.0)}
         for r in (1, 4, 8):
             try:

@@ -38,12 +38,15 @@ from amc.data import batches  # noqa: E402
 from amc.latency import measure_latency  # noqa: E402
 from amc.macs import count_macs  # noqa: E402
 from amc.policy import load_policy  # noqa: E402
-from amc.proxy import ProxyConfig, ProxyEvaluator  # noqa: E402
+from amc.pruning.build import BuildConfig, NetworkBuilder  # noqa: E402
 from amc.pruning.recalibrate import recalibrate_bn  # noqa: E402
 from amc.runtime import Runtime  # noqa: E402
 from amc.search import baselines  # noqa: E402
+from amc.search.base import get_searcher, searcher_names  # noqa: E402
 from amc.search.context import SearchSettings, build_context  # noqa: E402
 from amc.training import evaluate  # noqa: E402
+
+TP_METHODS = ("tp-global-l1", "tp-local-l1", "tp-global-taylor", "tp-local-taylor")
 
 
 def torch_pruning_net(ctx, importance: str, global_pruning: bool, target: float) -> nn.Module:
@@ -118,15 +121,9 @@ def main() -> None:
         "--methods",
         nargs="+",
         default=[
-            "uniform",
-            "global",
-            "sensitivity",
-            "ddpg",
-            "optuna",
-            "random",
-            "tp-global-l1",
-            "tp-local-l1",
-            "tp-local-taylor",
+            *baselines.HEURISTICS,
+            *(n for n in searcher_names() if get_searcher(n).learns),
+            *TP_METHODS,
         ],
     )
     ap.add_argument("--quick", action="store_true")
@@ -141,8 +138,8 @@ def main() -> None:
         ),
         rt,
     )
-    proxy = ProxyEvaluator(ctx.base.model, ctx.graph, ctx.base.data, rt, ProxyConfig(size=10, calib_images=2000))
-    calib = proxy._calib
+    proxy = NetworkBuilder(ctx.base.model, ctx.graph, ctx.base.data, rt, BuildConfig(calib_images=2000))
+    calib = proxy.calib
     t0 = time.time()
     base = {
         "heldout_acc": evaluate(ctx.base.model, ctx.base.data.heldout, rt),
@@ -163,12 +160,10 @@ def main() -> None:
             _, scope, imp = method.split("-")
             net = torch_pruning_net(ctx, imp, scope == "global", a.flops)
         else:
-            if method in ("uniform", "global", "sensitivity"):
-                keep = {
-                    "uniform": baselines.uniform_keep,
-                    "global": baselines.global_keep,
-                    "sensitivity": lambda c: baselines.sensitivity_keep(c, progress=False),
-                }[method](ctx)
+            if method == "sensitivity":
+                keep = baselines.sensitivity_keep(ctx, progress=False)
+            elif method in baselines.HEURISTICS:
+                keep = baselines.HEURISTICS[method](ctx)
             else:
                 path = RESULTS / "policies" / f"{a.model}-{method}-{rt.precision}.json"
                 if not path.exists():

@@ -28,6 +28,7 @@ from _common import base_checkpoint, data_spec, write_result  # noqa: E402
 
 from amc.env import PruningEnv  # noqa: E402
 from amc.proxy import ProxyConfig, ProxyEvaluator  # noqa: E402
+from amc.pruning.build import BuildConfig, NetworkBuilder  # noqa: E402
 from amc.runtime import Runtime  # noqa: E402
 from amc.search.baselines import global_keep, uniform_keep  # noqa: E402
 from amc.search.context import SearchSettings, build_context  # noqa: E402
@@ -96,7 +97,7 @@ def main() -> None:
             "seconds_per_policy": (time.time() - start) / len(pols),
         }
     truth_held, truth_test = [], []
-    builder = ProxyEvaluator(ctx.base.model, ctx.graph, data, rt, ProxyConfig(size=10, calib_images=2000))
+    builder = NetworkBuilder(ctx.base.model, ctx.graph, data, rt, BuildConfig(calib_images=2000))
     for i, keep in enumerate(pols):
         net = builder.build(keep)
         train(

@@ -44,14 +44,13 @@ EXAMPLES = sorted((__import__("pathlib").Path(__file__).parent.parent / "policie
 
 @pytest.mark.parametrize("policy_path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_committed_example_policies_are_valid_for_their_bases(shared, policy_path):
-    from amc.apply import check_policy, policy_keep
+    from amc.apply import check_policy, policy_checkpoint, policy_keep
     from amc.base import open_base
-    from amc.cli import _policy_checkpoint
     from amc.runtime import Runtime
     from amc.search.context import unit_graph_for
 
     policy = load_policy(policy_path)
-    base = open_base(policy.model, str(shared.data), _policy_checkpoint(policy), Runtime.create("cpu", "fp32"))
+    base = open_base(policy.model, str(shared.data), policy_checkpoint(policy), Runtime.create("cpu", "fp32"))
     graph = unit_graph_for(policy.model, base, policy.residual)
     check_policy(policy, base, graph)
     macs, _ = graph.cost(policy_keep(policy, graph))

@@ -4,7 +4,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-from amc.env import ENV_ID, PruningEnv
+from amc.env import ENV_ID, PruningEnv, register
 from amc.models import build_model
 from amc.pruning.budget import Budget
 from amc.pruning.units import UnitGraph
@@ -20,6 +20,7 @@ def fake_accuracy(keep):  # more channels kept -> higher accuracy; deterministic
 
 
 def test_passes_gymnasium_and_sb3_checkers(budget):
+    register()
     env = gym.make(ENV_ID, budget=budget, evaluate=fake_accuracy)
     gym_check_env(env.unwrapped, skip_render_check=True)
     sb3_check_env(PruningEnv(budget, fake_accuracy), warn=True)

@@ -9,6 +9,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from torch import nn
@@ -18,9 +19,9 @@ from amc.checkpoints import atomic_write_bytes
 from amc.errors import AmcError
 from amc.macs import count_macs, count_params
 from amc.policy import Policy
-from amc.proxy import ProxyConfig, ProxyEvaluator
 from amc.pruned import save_pruned
 from amc.pruning.budget import kept_channels
+from amc.pruning.build import BuildConfig, NetworkBuilder
 from amc.pruning.units import UnitGraph
 from amc.training import TrainConfig, evaluate, train
 
@@ -76,13 +77,19 @@ def check_policy(policy: Policy, base: Base, graph: UnitGraph, *, force: bool = 
             f"the policy was made on data set '{policy.dataset}', not '{base.data.name}': "
             "pass the same --data, or --force"
         )
+    fingerprint = policy.data.get("fingerprint")
+    if not force and fingerprint and base.data.fingerprint and fingerprint != base.data.fingerprint:
+        raise AmcError(
+            f"the data set at {base.data.spec} is named '{base.data.name}' but holds other files than the one "
+            "the policy was searched on: pass the same --data, or --force"
+        )
 
 
 def _check_config(policy: Policy, cfg: ApplyConfig) -> None:
-    from amc.pruning.criteria import CRITERIA
+    from amc.pruning.criteria import get_criterion
 
-    if cfg.criterion is not None and cfg.criterion not in CRITERIA:
-        raise AmcError(f"unknown criterion '{cfg.criterion}': use one of {', '.join(CRITERIA)}")
+    if cfg.criterion is not None:
+        get_criterion(cfg.criterion)
     if cfg.iterative < 1:
         raise AmcError(f"--iterative must be at least 1 (got {cfg.iterative})")
     if cfg.iterative > 1 and policy.structure == "weights":
@@ -101,7 +108,7 @@ def policy_keep(policy: Policy, graph: UnitGraph) -> np.ndarray:
     return kept_channels(sparsity, graph.channels.astype(np.int64), int(policy.budget.get("round_to", 1)))
 
 
-def _measure(net: nn.Module, base: Base, prefix: str, splits=("heldout", "test")) -> dict:
+def _measure(net: nn.Module, base: Base, prefix: str, splits: tuple[str, ...] = ("heldout", "test")) -> dict[str, Any]:
     return {f"{prefix}{s}_acc": evaluate(net, base.data.split(s), base.runtime) for s in splits}
 
 
@@ -114,38 +121,15 @@ def apply_policy(
     *,
     force: bool = False,
     progress: bool = True,
-) -> dict:
+) -> dict[str, Any]:
     """Prune ``base`` with ``policy``, fine-tune, measure, and write ``out_dir``/{pruned.pt,
     metrics.json, policy.json}. Returns the metrics."""
     check_policy(policy, base, graph, force=force)
     _check_config(policy, cfg)
     rt = base.runtime
     t0 = time.time()
-    proxy = ProxyEvaluator(
-        base.model,
-        graph,
-        base.data,
-        rt,
-        ProxyConfig(
-            size=len(base.data.heldout),
-            calib_images=cfg.calib_images,
-            criterion=cfg.criterion or policy.criterion,
-            reconstruct=policy.reconstruct,
-            seed=cfg.seed,
-        ),
-    )
-    if policy.structure == "weights":
-        import copy
-
-        from amc.pruning import unstructured
-
-        keep = graph.channels.astype(int)
-        net = unstructured.apply_masks(copy.deepcopy(base.model), policy.sparsity)
-        proxy.recalibrated_accuracy(net)
-    else:
-        keep = policy_keep(policy, graph)
-        net = proxy.build(keep)
-    metrics: dict = {
+    net, keep = _cut(policy, base, graph, cfg)
+    metrics: dict[str, Any] = {
         "policy_method": policy.method,
         "model": base.model_name,
         "dataset": base.data.name,
@@ -158,28 +142,8 @@ def apply_policy(
     }
     metrics.update(_measure(base.model, base, "base_"))
     metrics.update(_measure(net, base, "pruned_"))
-    if cfg.iterative > 1:
-        from amc.iterative import IterativeConfig, prune_iteratively
-
-        icfg = IterativeConfig(
-            steps=cfg.iterative,
-            epochs_per_step=cfg.finetune_epochs / cfg.iterative,
-            criterion=cfg.criterion or policy.criterion,
-            lr=cfg.lr,
-            calib_images=cfg.calib_images,
-            seed=cfg.seed,
-        )
-        net = prune_iteratively(base.model, graph, keep, base.data, rt, icfg)
-        metrics.update(_measure(net, base, "finetuned_"))
-    elif cfg.finetune_epochs > 0:
-        tcfg = TrainConfig(
-            epochs=cfg.finetune_epochs,
-            lr=cfg.lr,
-            schedule="cosine",
-            seed=cfg.seed,
-            distill_weight=0.7 if cfg.distill else 0.0,
-        )
-        train(net, base.data.train, rt, tcfg, teacher=base.model if cfg.distill else None, desc="fine-tuning")
+    net = _finetune(net, policy, base, graph, keep, cfg)
+    if cfg.iterative > 1 or cfg.finetune_epochs > 0:
         metrics.update(_measure(net, base, "finetuned_"))
     if policy.structure == "weights":
         from amc.pruning.unstructured import make_permanent, nonzero_fraction
@@ -194,6 +158,68 @@ def apply_policy(
             metrics[f"base_latency_b{bs}_ms"] = 1e3 * measure_latency(base.model, rt, bs, graph.input_size)
             metrics[f"pruned_latency_b{bs}_ms"] = 1e3 * measure_latency(net, rt, bs, graph.input_size)
     metrics["seconds"] = round(time.time() - t0, 1)
+    _save(out_dir, net, policy, base, graph, keep, metrics)
+    return metrics
+
+
+def _cut(policy: Policy, base: Base, graph: UnitGraph, cfg: ApplyConfig) -> tuple[nn.Module, np.ndarray]:
+    """The one-shot pruned, recalibrated network (masks for a weight policy) and kept counts."""
+    config = BuildConfig(
+        criterion=cfg.criterion or policy.criterion,
+        calib_images=cfg.calib_images,
+        reconstruct=policy.reconstruct,
+        seed=cfg.seed,
+    )
+    builder = NetworkBuilder(base.model, graph, base.data, base.runtime, config)
+    if policy.structure == "weights":
+        import copy
+
+        from amc.pruning import unstructured
+
+        net = unstructured.apply_masks(copy.deepcopy(base.model), policy.sparsity)
+        return builder.recalibrate(net), graph.channels.astype(int)
+    keep = policy_keep(policy, graph)
+    return builder.build(keep), keep
+
+
+def _finetune(
+    net: nn.Module, policy: Policy, base: Base, graph: UnitGraph, keep: np.ndarray, cfg: ApplyConfig
+) -> nn.Module:
+    """Fine-tune ``net`` (or, with ``cfg.iterative`` > 1, rebuild it in steps from the base)."""
+    rt = base.runtime
+    if cfg.iterative > 1:
+        from amc.iterative import IterativeConfig, prune_iteratively
+
+        icfg = IterativeConfig(
+            steps=cfg.iterative,
+            epochs_per_step=cfg.finetune_epochs / cfg.iterative,
+            criterion=cfg.criterion or policy.criterion,
+            lr=cfg.lr,
+            calib_images=cfg.calib_images,
+            seed=cfg.seed,
+        )
+        return prune_iteratively(base.model, graph, keep, base.data, rt, icfg)
+    if cfg.finetune_epochs > 0:
+        tcfg = TrainConfig(
+            epochs=cfg.finetune_epochs,
+            lr=cfg.lr,
+            schedule="cosine",
+            seed=cfg.seed,
+            distill_weight=0.7 if cfg.distill else 0.0,
+        )
+        train(net, base.data.train, rt, tcfg, teacher=base.model if cfg.distill else None, desc="fine-tuning")
+    return net
+
+
+def _save(
+    out_dir: Path,
+    net: nn.Module,
+    policy: Policy,
+    base: Base,
+    graph: UnitGraph,
+    keep: np.ndarray,
+    metrics: dict[str, Any],
+) -> None:
     meta = {
         "model": base.model_name,
         "num_classes": base.data.num_classes,
@@ -207,4 +233,39 @@ def apply_policy(
     save_pruned(out_dir / "pruned.pt", net, meta)
     atomic_write_bytes(out_dir / "policy.json", policy.to_json().encode())
     atomic_write_bytes(out_dir / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
-    return metrics
+
+
+def policy_checkpoint(pol: Policy) -> str:
+    """The policy's checkpoint path if it exists, else a base with the same sha256 found in
+    $AMC_CHECKPOINTS / the cache (policies stay valid when files move between machines)."""
+    from amc.checkpoints import checkpoint_dirs, sha256_file
+
+    path = pol.checkpoint.get("path")
+    if path and Path(path).is_file():
+        return str(path)
+    sha = pol.checkpoint.get("sha256")
+    for folder in checkpoint_dirs():
+        for candidate in sorted(folder.glob(f"{pol.model}-*.pt")) if folder.is_dir() else []:
+            if sha and sha256_file(candidate) == sha:
+                return str(candidate)
+    raise AmcError(
+        f"the policy's checkpoint {path} does not exist and no base with its sha256 is in "
+        "$AMC_CHECKPOINTS: pass --checkpoint PATH"
+    )
+
+
+def policy_data(pol: Policy, override: str | None) -> str:
+    """Where the policy's data set is: ``--data`` if given, else where the policy was searched
+    (recorded in the policy), else $AMC_DATA if it holds the same data set."""
+    import os
+
+    if override:
+        return override
+    spec = str(pol.data.get("spec") or "")
+    if spec in ("cifar10", "cifar100") or (spec and Path(spec).is_dir()):
+        return spec
+    env = os.environ.get("AMC_DATA")
+    if env and (Path(env).name == pol.dataset or env == pol.dataset):
+        return env
+    where = f" was at {spec}, which no longer exists" if spec else " is not recorded in the policy"
+    raise AmcError(f"the policy's data set '{pol.dataset}'{where}: pass --data PATH_TO_{pol.dataset}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
@@ -28,7 +29,7 @@ class Base:
     model: nn.Module
     checkpoint: Path | None
     checkpoint_sha256: str | None
-    checkpoint_meta: dict
+    checkpoint_meta: dict[str, Any]
     data: DataBundle
     runtime: Runtime
 
@@ -117,8 +118,8 @@ def _train_default_base(
 
 
 def base_meta(
-    model: str, data: DataBundle, cfg, init: str | None, seconds: float, heldout_acc: float, test_acc: float
-) -> dict:
+    model: str, data: DataBundle, cfg: Any, init: str | None, seconds: float, heldout_acc: float, test_acc: float
+) -> dict[str, Any]:
     from dataclasses import asdict
 
     from amc import __version__

@@ -62,7 +62,7 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_checkpoint(path: str | Path, trust: bool = False) -> tuple[dict[str, torch.Tensor], dict]:
+def read_checkpoint(path: str | Path, trust: bool = False) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """``(state_dict, meta)`` from any supported format; ``meta`` is ``{}`` when there is none."""
     path = Path(path)
     if not path.is_file():
@@ -85,8 +85,8 @@ def _short(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
 
 
-def _unwrap(obj: Any, path: Path) -> tuple[dict[str, torch.Tensor], dict]:
-    meta: dict = {}
+def _unwrap(obj: Any, path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    meta: dict[str, Any] = {}
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         meta, obj = dict(obj.get("meta", {})), obj["state_dict"]
     elif isinstance(obj, dict) and "state_dict" in obj:
@@ -124,7 +124,7 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str =
     model.load_state_dict(state, strict=True)
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, meta: dict, fmt: str = FORMAT) -> Path:
+def save_checkpoint(path: str | Path, model: nn.Module, meta: dict[str, Any], fmt: str = FORMAT) -> Path:
     """Save ``model``'s state dict with ``meta`` as ``{"format": fmt, ...}``, atomically."""
     import io
 

@@ -10,18 +10,21 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import optuna
+from torch import nn
 from tqdm import tqdm
 
 from amc.apply import policy_keep
 from amc.checkpoints import atomic_write_bytes
 from amc.macs import count_macs, count_params
-from amc.proxy import ProxyConfig, ProxyEvaluator
 from amc.pruning.budget import Budget
+from amc.pruning.build import BuildConfig, NetworkBuilder
 from amc.report import MEASURE_COLUMNS, markdown_table, pareto_plot, search_curve_plot, sparsity_plot, write_rows
 from amc.runtime import Runtime
 from amc.search import study as studies
+from amc.search.base import get_searcher
 from amc.search.context import SearchContext, SearchSettings, build_context
 from amc.search.runner import SearchRun, run_search
 from amc.training import evaluate, finetune
@@ -41,8 +44,8 @@ class CompareConfig:
 
 
 def measure_network(
-    net, ctx: SearchContext, finetune_epochs: float, latency_seconds: float, desc: str = "fine-tuning"
-) -> dict:
+    net: nn.Module, ctx: SearchContext, finetune_epochs: float, latency_seconds: float, desc: str = "fine-tuning"
+) -> dict[str, Any]:
     """MACs and parameter ratios, held-out and test accuracy, the same after ``finetune_epochs`` of
     cosine fine-tuning (if > 0), and latency at batch 1 and 64 (ms) of a pruned network."""
     from amc.latency import measure_latency
@@ -71,35 +74,18 @@ def run_compare(
     runs_dir: Path = Path("runs"),
     progress: bool = True,
     command: str | None = None,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Run the sweep; write results.{csv,json}, PNG plots and a README.md (the table, the
     figures and ``command``) into ``out``; return the rows."""
-    from amc.latency import measure_latency
-
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / "results.json"
-    rows: list[dict] = json.loads(state_path.read_text()) if state_path.exists() else []
+    rows: list[dict[str, Any]] = json.loads(state_path.read_text()) if state_path.exists() else []
     done = {(r["method"], r["target"]) for r in rows}
     ctx = build_context(replace(settings, target=max(cfg.targets)), runtime)
-    evaluator = ProxyEvaluator(
-        ctx.base.model,
-        ctx.graph,
-        ctx.base.data,
-        runtime,
-        ProxyConfig(
-            size=10,
-            calib_images=cfg.calib_images,
-            criterion=settings.proxy.criterion,
-            reconstruct=settings.proxy.reconstruct,
-        ),
-    )
-    base = {
-        "method": "unpruned",
-        "macs_ratio": 1.0,
-        "params_ratio": 1.0,
-        "test_acc": evaluate(ctx.base.model, ctx.base.data.test, runtime),
-        "latency_b64_ms": 1e3 * measure_latency(ctx.base.model, runtime, 64, ctx.graph.input_size, cfg.latency_seconds),
-    }
+    p = settings.proxy
+    build = BuildConfig(criterion=p.criterion, calib_images=cfg.calib_images, reconstruct=p.reconstruct)
+    evaluator = NetworkBuilder(ctx.base.model, ctx.graph, ctx.base.data, runtime, build)
+    base = _base_row(ctx, cfg.latency_seconds)
     policies: dict[float, dict[str, dict[str, float]]] = {}
     curves: dict[float, dict[str, list[float]]] = {}
     bar = tqdm(total=len(cfg.targets) * len(cfg.methods), desc="compare", unit="run", disable=not progress or None)
@@ -112,39 +98,57 @@ def run_compare(
             ctx.proxy,
         )
         for method in cfg.methods:
-            run = SearchRun(
-                method=method,
-                episodes=cfg.episodes,
-                warmup=cfg.warmup,
-                storage=storage,
-                resume=True,
-                out=out / "policies" / f"{method}-{target:g}.json",
-                runs_dir=runs_dir,
-                progress=False,
-            )
+            policy_out = out / "policies" / f"{method}-{target:g}.json"
+            run = SearchRun(method, cfg.episodes, cfg.warmup, storage=storage, resume=True, out=policy_out,
+                            runs_dir=runs_dir, progress=False)  # fmt: skip
             policy = run_search(tctx, run)
             policies.setdefault(target, {})[method] = policy.sparsity
-            if method in ("ddpg", "optuna", "random"):
-                study = optuna.load_study(
-                    study_name=policy.metrics["study"], storage=studies.open_storage(storage, runs_dir)
-                )
-                curves.setdefault(target, {})[method] = [t.value for t in studies.completed(study)]
+            if get_searcher(method).learns:
+                curves.setdefault(target, {})[method] = _curve(policy.metrics["study"], storage, runs_dir)
             if (method, target) not in done:
-                row = {
-                    "method": method,
-                    "target": target,
-                    "heldout_proxy_acc": policy.metrics["heldout_proxy_acc"],
-                    **measure_network(
-                        evaluator.build(policy_keep(policy, ctx.graph)), tctx, cfg.finetune_epochs, cfg.latency_seconds
-                    ),
-                }
-                rows.append(row)
+                net = evaluator.build(policy_keep(policy, ctx.graph))
+                row = {"method": method, "target": target, "heldout_proxy_acc": policy.metrics["heldout_proxy_acc"]}
+                rows.append(row | measure_network(net, tctx, cfg.finetune_epochs, cfg.latency_seconds))
                 write_rows(rows, out)  # saved as it goes: a stopped sweep resumes here
             bar.update(1)
     bar.close()
     title = f"{settings.model} on {ctx.base.data.name}"
+    _write_plots(out, title, rows, base, policies, curves, cfg.finetune_epochs > 0)
+    config = {"settings": asdict(settings), "compare": asdict(cfg), "base": base}
+    atomic_write_bytes(out / "config.json", json.dumps(config, indent=2, default=str).encode())
+    _write_readme(out, title, rows, base, command)
+    return rows
+
+
+def _base_row(ctx: SearchContext, latency_seconds: float) -> dict[str, Any]:
+    from amc.latency import measure_latency
+
+    rt, model = ctx.base.runtime, ctx.base.model
+    return {
+        "method": "unpruned",
+        "macs_ratio": 1.0,
+        "params_ratio": 1.0,
+        "test_acc": evaluate(model, ctx.base.data.test, rt),
+        "latency_b64_ms": 1e3 * measure_latency(model, rt, 64, ctx.graph.input_size, latency_seconds),
+    }
+
+
+def _curve(study_name: str, storage: str | None, runs_dir: Path) -> list[float]:
+    study = optuna.load_study(study_name=study_name, storage=studies.open_storage(storage, runs_dir))
+    return [float(t.value or 0.0) for t in studies.completed(study)]
+
+
+def _write_plots(
+    out: Path,
+    title: str,
+    rows: list[dict[str, Any]],
+    base: dict[str, Any],
+    policies: dict[float, dict[str, dict[str, float]]],
+    curves: dict[float, dict[str, list[float]]],
+    finetuned: bool,
+) -> None:
     for x in ("macs_ratio", "params_ratio", "latency_b64_ms"):
-        for y in ("test_acc", "ft_test_acc") if cfg.finetune_epochs > 0 else ("test_acc",):
+        for y in ("test_acc", "ft_test_acc") if finetuned else ("test_acc",):
             pareto_plot(
                 rows, x, y, f"{title}: {AXIS(y)} vs {x.replace('_', ' ')}", out / f"pareto-{y}-vs-{x}.png", base
             )
@@ -154,10 +158,6 @@ def run_compare(
         search_curve_plot(
             cur, f"{title}: search at {target:g} of MACs (held-out proxy)", out / f"search-{target:g}.png"
         )
-    config = {"settings": asdict(settings), "compare": asdict(cfg), "base": base}
-    atomic_write_bytes(out / "config.json", json.dumps(config, indent=2, default=str).encode())
-    _write_readme(out, title, rows, base, command)
-    return rows
 
 
 COLUMNS = [
@@ -168,7 +168,7 @@ COLUMNS = [
 ]
 
 
-def _write_readme(out: Path, title: str, rows: list[dict], base: dict, command: str | None) -> None:
+def _write_readme(out: Path, title: str, rows: list[dict[str, Any]], base: dict[str, Any], command: str | None) -> None:
     ordered = sorted(rows, key=lambda r: (r["target"], -r.get("ft_test_acc", r["test_acc"])))
     lines = [f"# {title}: methods at several MACs budgets", ""]
     if command:

@@ -74,6 +74,12 @@ class DataBundle:
     train: Split
     heldout: Split
     test: Split
+    spec: str = ""  # how to load it again: a torchvision name or an absolute path
+    fingerprint: str = ""  # identity of the content (class and file names), not of where it lies
+
+    def identity(self) -> dict[str, str]:
+        """What a policy records to find this data set again and to recognise it."""
+        return {"name": self.name, "spec": self.spec, "fingerprint": self.fingerprint}
 
     @property
     def num_classes(self) -> int:
@@ -82,7 +88,8 @@ class DataBundle:
     def split(self, name: str) -> Split:
         if name not in ("train", "heldout", "test"):
             raise AmcError(f"unknown split '{name}': use train, heldout or test")
-        return getattr(self, name)
+        split: Split = getattr(self, name)
+        return split
 
 
 def cache_dir() -> Path:
@@ -101,15 +108,27 @@ def _heldout_mask(labels: np.ndarray) -> np.ndarray:
     return mask
 
 
-def _bundle(name: str, classes, train_x, train_y, test_x, test_y) -> DataBundle:
+def _bundle(
+    name: str,
+    classes: list[str],
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    test_y: np.ndarray,
+) -> DataBundle:
     held = _heldout_mask(train_y)
-    t = lambda a: torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
+
+    def t(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a))
+
     return DataBundle(
         name=name,
         classes=tuple(classes),
         train=Split(t(train_x[~held]), t(train_y[~held]).long()),
         heldout=Split(t(train_x[held]), t(train_y[held]).long()),
         test=Split(t(test_x), t(test_y).long()),
+        spec=name,
+        fingerprint=name,
     )
 
 
@@ -135,7 +154,7 @@ def _load_torchvision(name: str, root: Path) -> DataBundle:
     return _bundle(name, classes, tx, ty, vx, vy)
 
 
-def _list_tree(split_dir: Path) -> tuple[list[str], list[list[Path]]]:
+def _list_tree(split_dir: Path) -> tuple[list[str], list[_Listing]]:
     if not split_dir.is_dir():
         raise AmcError(
             f"ImageFolder tree has no '{split_dir.name}/' folder at {split_dir}:"
@@ -154,7 +173,7 @@ def _list_tree(split_dir: Path) -> tuple[list[str], list[list[Path]]]:
     return classes, files
 
 
-class _Listing(list):
+class _Listing(list[Path]):
     """File paths of one class folder, built lazily from its sorted names (60,000 Path objects
     cost more than loading the cached tensors)."""
 
@@ -165,10 +184,10 @@ class _Listing(list):
     def __len__(self) -> int:
         return len(self.names)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Path]:
         return (self.folder / n for n in self.names)
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: int) -> Path:  # type: ignore[override]
         return self.folder / self.names[i]
 
 
@@ -176,10 +195,10 @@ def _decode(path: Path, size: tuple[int, int] | None) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
+        with Image.open(path) as opened:
+            im = opened.convert("RGB")
             if size is not None and im.size != size:
-                im = im.resize(size, Image.BILINEAR)
+                im = im.resize(size, Image.Resampling.BILINEAR)
             return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
     except (UnidentifiedImageError, OSError) as exc:
         raise AmcError(f"cannot read image {path}: {exc}; remove or replace the file") from None
@@ -215,6 +234,15 @@ def _tree_key(root: Path, listing: list[_Listing]) -> str:
     return h.hexdigest()[:20]
 
 
+def _content_key(listing: list[_Listing]) -> str:
+    """Identity of a tree's content wherever it lies: class folder and file names."""
+    h = hashlib.sha256()
+    for group in listing:
+        h.update(f"{group.folder.parent.name}/{group.folder.name}|".encode())
+        h.update("\n".join(group.names).encode())
+    return h.hexdigest()[:16]
+
+
 def _load_imagefolder(root: Path, cache: Path) -> DataBundle:
     if not root.is_dir():
         raise AmcError(f"data directory {root} does not exist: pass --data cifar10 or an ImageFolder path")
@@ -230,7 +258,7 @@ def _load_imagefolder(root: Path, cache: Path) -> DataBundle:
     if not (cached / "done").exists():
         size = _decode(train_files[0][0], None).shape[1:][::-1]  # (W, H) of the first image
 
-        def decode(listing, desc):
+        def decode(listing: list[_Listing], desc: str) -> tuple[np.ndarray, np.ndarray]:
             flat = [p for paths in listing for p in paths]
             labels = np.concatenate([np.full(len(p), i, np.int64) for i, p in enumerate(listing)])
             return _decode_all(flat, size, desc), labels
@@ -261,7 +289,15 @@ def _load_imagefolder(root: Path, cache: Path) -> DataBundle:
         x, y = (torch.from_numpy(np.load(cached / f"{name}_{k}.npy", mmap_mode="c")) for k in "xy")
         return Split(x, y.long())
 
-    return DataBundle(root.resolve().name, tuple(train_classes), split("train"), split("heldout"), split("test"))
+    return DataBundle(
+        root.resolve().name,
+        tuple(train_classes),
+        split("train"),
+        split("heldout"),
+        split("test"),
+        spec=str(root.resolve()),
+        fingerprint=_content_key(train_files + test_files),
+    )
 
 
 def load_data(spec: str, cache: Path | None = None) -> DataBundle:

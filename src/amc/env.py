@@ -1,11 +1,11 @@
 """The AMC pruning environment (He et al. 2018, https://arxiv.org/abs/1802.03494).
 
-Registered as ``amc/Pruning-v0``: ``gymnasium.make("amc/Pruning-v0", budget=..., evaluate=...)``.
+After :func:`register` (nothing is registered on import):
+``gymnasium.make("amc/Pruning-v0", budget=..., evaluate=...)``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -14,11 +14,11 @@ import numpy as np
 from gymnasium import spaces
 
 from amc.pruning.budget import Budget
+from amc.scoring import REWARDS, Episode, score
 
-__all__ = ["PruningEnv", "REWARDS", "ENV_ID"]
+__all__ = ["PruningEnv", "REWARDS", "PROJECTIONS", "ENV_ID", "register"]
 
 ENV_ID = "amc/Pruning-v0"
-REWARDS = ("acc", "acc-flops")
 PROJECTIONS = ("spread", "amc")
 LAYER_KINDS = {"conv": 0.0, "dwconv": 0.5, "linear": 1.0}
 FEATURES = (
@@ -135,13 +135,18 @@ class PruningEnv(gym.Env):
         macs_now = self.budget.graph.cost(self._keep)[0]
         reduced = 1.0 - macs_now / self.budget.graph.base_macs
         dyn = [reduced, self._rest[t], self._prev]
-        return np.clip(np.concatenate([self._static[t], dyn]), 0, 1).astype(np.float32)
+        return np.asarray(np.clip(np.concatenate([self._static[t], dyn]), 0, 1), dtype=np.float32)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
+    def _restart(self) -> None:
         self._t = 0
         self._keep = self.budget.channels.copy()
         self._prev = 0.0
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self._restart()
         self._demo = self._demos.pop(0) if self._demos else None
         return self._obs(), {}
 
@@ -183,7 +188,7 @@ class PruningEnv(gym.Env):
             return None
         return self.action_for(float(self._demo[self._t]))
 
-    def step(self, action):
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._t >= self.n:
             raise RuntimeError("step() called after the episode ended: call reset()")
         s = self.sparsity_for(np.asarray(action, dtype=np.float64).reshape(-1)[0])
@@ -195,20 +200,23 @@ class PruningEnv(gym.Env):
         if self._t < self.n:
             return self._obs(), 0.0, False, False, {}
         keep = self.budget.fill(self._keep) if self.fill else self._keep.copy()
-        accuracy = float(self.evaluate(keep))
-        macs_ratio, params_ratio = self.budget.ratios(keep)
-        error = 1.0 - accuracy
-        reward = -error if self.reward_kind == "acc" else -error * math.log(macs_ratio * self.budget.graph.base_macs)
-        info = {
-            "keep": keep,
-            "sparsity": self.budget.sparsity(keep),
-            "accuracy": accuracy,
-            "macs_ratio": macs_ratio,
-            "params_ratio": params_ratio,
-            "reward": reward,
-        }
-        return self._obs(), float(reward), True, False, info
+        self.last_episode: Episode = score(self.budget, keep, self.evaluate, self.reward_kind)
+        return self._obs(), float(self.last_episode.reward), True, False, self.last_episode.as_info()
+
+    def actions_for(self, sparsity: np.ndarray) -> list[float]:
+        """The actions that make an episode ask for ``sparsity`` per unit (nothing is
+        evaluated; call it between episodes)."""
+        self._restart()
+        actions = []
+        for t in range(self.n):
+            actions.append(self.action_for(float(sparsity[t])))
+            self._keep[t] = self.budget.keep(np.where(np.arange(self.n) == t, sparsity, 0.0))[t]
+            self._t = t + 1
+        self._restart()
+        return actions
 
 
-if ENV_ID not in gym.registry:
-    gym.register(id=ENV_ID, entry_point="amc.env:PruningEnv")
+def register() -> None:
+    """Register ``amc/Pruning-v0`` with gymnasium (idempotent)."""
+    if ENV_ID not in gym.registry:
+        gym.register(id=ENV_ID, entry_point="amc.env:PruningEnv")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -23,9 +24,9 @@ from tqdm import tqdm
 from amc.base import Base
 from amc.iterative import IterativeConfig, prune_iteratively
 from amc.macs import count_macs, count_params
-from amc.proxy import ProxyConfig, ProxyEvaluator
 from amc.pruning import unstructured
 from amc.pruning.budget import Budget
+from amc.pruning.build import BuildConfig, NetworkBuilder
 from amc.pruning.units import UnitGraph
 from amc.search.baselines import uniform_keep_for
 from amc.training import evaluate, finetune
@@ -40,13 +41,13 @@ def structured_vs_unstructured(
     finetune_epochs: float = 0.3,
     calib_images: int = 2000,
     progress: bool = True,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """For each fraction ``s`` of parameters to remove: the uniform channel policy keeping at
     most ``1 - s`` of the parameters, and global magnitude pruning keeping ``1 - s`` of the
     conv/linear weights non-zero; test accuracy before and after ``finetune_epochs`` (both
     BatchNorm-recalibrated on ``calib_images`` training images before measuring)."""
     rt = base.runtime
-    ev = ProxyEvaluator(base.model, graph, base.data, rt, ProxyConfig(size=10, calib_images=calib_images))
+    ev = NetworkBuilder(base.model, graph, base.data, rt, BuildConfig(calib_images=calib_images))
     rows = []
     for s in tqdm(sparsities, desc="sparsities", disable=not progress or None):
         keep_fraction = 1.0 - s
@@ -58,7 +59,7 @@ def structured_vs_unstructured(
         per_layer = unstructured.sparsities(base.model, keep_fraction, "global")
         masked = unstructured.apply_masks(copy.deepcopy(base.model), per_layer)
         if s > 0:
-            ev.recalibrated_accuracy(masked)
+            ev.recalibrate(masked)
         for kind, net in (("structured", structured), ("unstructured", masked)):
             row = {
                 "kind": kind,
@@ -87,7 +88,7 @@ def iterative_vs_oneshot(
     criteria: Sequence[str] = ("l1", "taylor"),
     calib_images: int = 2000,
     progress: bool = True,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """The network with ``keep`` channels per unit, reached one-shot (cut, then
     ``finetune_epochs``) and iteratively (``steps`` cuts, ``finetune_epochs / steps`` after
     each), for each channel criterion: held-out and test accuracy after the training."""

@@ -12,7 +12,7 @@ import numpy as np
 from torch import nn
 
 from amc.data import DataBundle
-from amc.proxy import ProxyConfig, ProxyEvaluator
+from amc.pruning.build import BuildConfig, NetworkBuilder
 from amc.pruning.units import UnitGraph
 from amc.runtime import Runtime
 from amc.training import finetune
@@ -56,12 +56,12 @@ def prune_iteratively(
     ``graph`` (``model`` is not changed). Costs ``steps * epochs_per_step`` training epochs."""
     net, current = model, graph
     for k, target in enumerate(step_keeps(graph.channels, keep, cfg.steps), start=1):
-        scorer = ProxyEvaluator(
+        scorer = NetworkBuilder(
             net,
             current,
             data,
             runtime,
-            ProxyConfig(size=10, calib_images=cfg.calib_images, criterion=cfg.criterion, seed=cfg.seed),
+            BuildConfig(criterion=cfg.criterion, calib_images=cfg.calib_images, seed=cfg.seed),
         )
         net = scorer.build(target)
         if cfg.epochs_per_step > 0:

@@ -13,7 +13,11 @@ __all__ = ["measure_latency"]
 
 @torch.no_grad()
 def measure_latency(
-    model: nn.Module, runtime: Runtime, batch_size: int, input_size=(3, 32, 32), min_run_time: float = 1.0
+    model: nn.Module,
+    runtime: Runtime,
+    batch_size: int,
+    input_size: tuple[int, ...] = (3, 32, 32),
+    min_run_time: float = 1.0,
 ) -> float:
     """Median seconds per forward pass of a ``batch_size`` batch on ``runtime``."""
     model.eval()

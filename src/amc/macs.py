@@ -51,8 +51,8 @@ def _info(name: str, m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> LayerInf
             m.out_channels,
             m.groups,
             (kh, kw),
-            tuple(m.stride),
-            tuple(x.shape[-2:]),
+            (int(m.stride[0]), int(m.stride[1])),
+            (int(x.shape[-2]), int(x.shape[-1])),
             (oh, ow),
             macs,
             params,
@@ -115,4 +115,4 @@ def flop_counter_macs(model: nn.Module, input_size: tuple[int, int, int] = (3, 3
     p = next(model.parameters())
     with FlopCounterMode(display=False) as counter:
         model(torch.zeros(1, *input_size, device=p.device, dtype=p.dtype))
-    return counter.get_total_flops() // 2
+    return int(counter.get_total_flops()) // 2

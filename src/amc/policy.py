@@ -43,6 +43,7 @@ class Policy:
     reconstruct: bool = False
     residual: bool = False
     structure: str = "channels"  # "channels" (units cut out) or "weights" (unstructured zeros)
+    data: dict[str, Any] = field(default_factory=dict)  # how to find the data set: spec, name, fingerprint
     metrics: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     schema: str = SCHEMA

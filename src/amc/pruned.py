@@ -9,6 +9,7 @@ saved weights replace them) and loads the weights strictly.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,12 +26,12 @@ __all__ = ["FORMAT", "save_pruned", "load_pruned"]
 FORMAT = "amc-pruned"
 
 
-def save_pruned(path: str | Path, model: nn.Module, meta: dict) -> Path:
+def save_pruned(path: str | Path, model: nn.Module, meta: dict[str, Any]) -> Path:
     """Save a pruned model (``meta`` needs model, num_classes, keep, residual, input_size)."""
     return save_checkpoint(path, model, meta, fmt=FORMAT)
 
 
-def load_pruned(path: str | Path) -> tuple[nn.Module, dict]:
+def load_pruned(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """``(model, meta)`` from a file written by :func:`save_pruned`."""
     path = Path(path)
     try:
@@ -42,7 +43,11 @@ def load_pruned(path: str | Path) -> tuple[nn.Module, dict]:
     meta = obj["meta"]
     base = build_model(meta["model"], meta["num_classes"])
     graph = UnitGraph(
-        base, tuple(meta["input_size"]), rule=get_spec(meta["model"]).unit_rule, residual=meta.get("residual", False)
+        base,
+        tuple(meta["input_size"]),
+        rule=get_spec(meta["model"]).unit_rule,
+        residual=meta.get("residual", False),
+        classifier=get_spec(meta["model"]).classifier,
     )
     kept = [np.arange(int(k)) for k in meta["keep"]]
     model = prune_model(base, graph, kept)

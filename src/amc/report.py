@@ -11,13 +11,11 @@ import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-import matplotlib
+from matplotlib.figure import Figure  # a Figure renders without pyplot: no backend is switched
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from amc.checkpoints import atomic_write_bytes  # noqa: E402
+from amc.checkpoints import atomic_write_bytes
 
 __all__ = [
     "write_rows",
@@ -54,7 +52,7 @@ MEASURE_COLUMNS = [
 ]
 
 
-def write_rows(rows: Sequence[dict], folder: Path, stem: str = "results") -> None:
+def write_rows(rows: Sequence[dict[str, Any]], folder: Path, stem: str = "results") -> None:
     """``rows`` as ``stem.csv`` and ``stem.json`` (columns: the union of the rows' keys)."""
     keys: list[str] = []
     for r in rows:
@@ -67,17 +65,19 @@ def write_rows(rows: Sequence[dict], folder: Path, stem: str = "results") -> Non
     atomic_write_bytes(folder / f"{stem}.json", (json.dumps(list(rows), indent=2, default=str) + "\n").encode())
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
     return path
 
 
-def pareto_plot(rows: Sequence[dict], x: str, y: str, title: str, path: Path, base: dict | None = None) -> Path:
+def pareto_plot(
+    rows: Sequence[dict[str, Any]], x: str, y: str, title: str, path: Path, base: dict[str, Any] | None = None
+) -> Path:
     """Accuracy ``y`` against cost ``x``, one line per method (points sorted by ``x``)."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig = Figure(figsize=(6.4, 4.4))
+    ax = fig.subplots()
     for method in dict.fromkeys(r["method"] for r in rows):
         pts = sorted(
             (r[x], r[y]) for r in rows if r["method"] == method and r.get(x) is not None and r.get(y) is not None
@@ -100,7 +100,8 @@ def sparsity_plot(policies: dict[str, dict[str, float]], title: str, path: Path)
     names = list(next(iter(policies.values())).keys())
     n = len(policies)
     width = 0.8 / max(n, 1)
-    fig, ax = plt.subplots(figsize=(max(6.4, 0.28 * len(names) * max(n, 2)), 4.2))
+    fig = Figure(figsize=(max(6.4, 0.28 * len(names) * max(n, 2)), 4.2))
+    ax = fig.subplots()
     for i, (method, sp) in enumerate(policies.items()):
         ax.bar([j + i * width for j in range(len(names))], [sp.get(u, 0.0) for u in names], width, label=method)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(names))])
@@ -115,7 +116,8 @@ def sparsity_plot(policies: dict[str, dict[str, float]], title: str, path: Path)
 
 def search_curve_plot(curves: dict[str, list[float]], title: str, path: Path, ylabel: str = "reward (-error)") -> Path:
     """Reward per episode/trial and the best so far, one colour per searcher."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.subplots()
     for i, (method, values) in enumerate(curves.items()):
         colour = f"C{i}"
         best, run = [], float("-inf")
@@ -132,16 +134,17 @@ def search_curve_plot(curves: dict[str, list[float]], title: str, path: Path, yl
     return _save(fig, path)
 
 
-def accuracy_vs_sparsity_plot(rows: Sequence[dict], title: str, path: Path) -> Path:
+def accuracy_vs_sparsity_plot(rows: Sequence[dict[str, Any]], title: str, path: Path) -> Path:
     """Test accuracy against the fraction of parameters removed, one colour per ``kind``
     (structured, unstructured): solid before fine-tuning, dashed after."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig = Figure(figsize=(6.4, 4.4))
+    ax = fig.subplots()
     for i, kind in enumerate(dict.fromkeys(r["kind"] for r in rows)):
         pts = sorted((r["sparsity"], r["test_acc"], r.get("ft_test_acc")) for r in rows if r["kind"] == kind)
         xs = [p[0] for p in pts]
         ax.plot(xs, [p[1] for p in pts], "o-", color=f"C{i}", label=f"{kind}, no fine-tuning")
         if all(p[2] is not None for p in pts):
-            ax.plot(xs, [p[2] for p in pts], "s--", color=f"C{i}", alpha=0.7, label=f"{kind}, fine-tuned")
+            ax.plot(xs, [float(p[2] or 0.0) for p in pts], "s--", color=f"C{i}", alpha=0.7, label=f"{kind}, fine-tuned")
     ax.set_xlabel("fraction of parameters removed")
     ax.set_ylabel("test accuracy")
     ax.set_title(title, fontsize=10)
@@ -150,12 +153,13 @@ def accuracy_vs_sparsity_plot(rows: Sequence[dict], title: str, path: Path) -> P
     return _save(fig, path)
 
 
-def schedule_plot(rows: Sequence[dict], title: str, path: Path, y: str = "test_acc") -> Path:
+def schedule_plot(rows: Sequence[dict[str, Any]], title: str, path: Path, y: str = "test_acc") -> Path:
     """Accuracy of each (schedule, criterion) run as bars, grouped by criterion."""
     criteria = list(dict.fromkeys(r["criterion"] for r in rows))
     schedules = list(dict.fromkeys(r["schedule"] for r in rows))
     width = 0.8 / max(len(schedules), 1)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.subplots()
     for i, sched in enumerate(schedules):
         vals = [next((r[y] for r in rows if r["criterion"] == c and r["schedule"] == sched), 0.0) for c in criteria]
         bars = ax.bar([j + i * width for j in range(len(criteria))], vals, width, label=sched)
@@ -171,7 +175,7 @@ def schedule_plot(rows: Sequence[dict], title: str, path: Path, y: str = "test_a
     return _save(fig, path)
 
 
-def markdown_table(rows: Sequence[dict], columns: Sequence[tuple[str, str, str]]) -> str:
+def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, str]]) -> str:
     """A Markdown table; ``columns`` are ``(key, header, format)`` with format like ``.2%``."""
     head = "| " + " | ".join(h for _, h, _ in columns) + " |"
     sep = "|" + "|".join("---" for _ in columns) + "|"

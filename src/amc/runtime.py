@@ -16,7 +16,7 @@ from torch import nn
 
 from amc.errors import AmcError
 
-__all__ = ["Runtime", "cpu_has_bf16"]
+__all__ = ["Runtime", "cpu_has_bf16", "set_threads"]
 
 PRECISIONS = ("auto", "bf16", "fp32")
 
@@ -29,6 +29,16 @@ def cpu_has_bf16() -> bool:
         return False
 
 
+def set_threads(threads: int | None) -> None:
+    """Use ``threads`` CPU threads (or ``$AMC_THREADS``); several amc processes on one machine
+    should split the cores between them instead of each taking all of them."""
+    import os
+
+    n = threads or int(os.environ.get("AMC_THREADS", "0") or 0)
+    if n > 0:
+        torch.set_num_threads(n)
+
+
 @dataclass(frozen=True)
 class Runtime:
     """A device and a resolved precision (``bf16`` or ``fp32``)."""
@@ -37,7 +47,10 @@ class Runtime:
     precision: str
 
     @classmethod
-    def create(cls, device: str = "auto", precision: str = "auto") -> Runtime:
+    def create(cls, device: str = "auto", precision: str = "auto", threads: int | None = None) -> Runtime:
+        """Resolve ``device`` and ``precision``; ``threads`` sets torch's CPU threads (default:
+        ``$AMC_THREADS``, else torch's own choice: every core)."""
+        set_threads(threads)
         if precision not in PRECISIONS:
             raise AmcError(f"unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
         if device == "auto":

@@ -67,7 +67,7 @@ class TrainConfig:
     distill_temperature: float = 4.0
 
 
-def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps: int):
+def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps: int) -> torch.optim.lr_scheduler.LRScheduler:
     if cfg.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.25, div_factor=10, final_div_factor=100
@@ -75,7 +75,9 @@ def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps: int):
     return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
 
 
-def _loss(logits, y, x, teacher: nn.Module | None, cfg: TrainConfig) -> torch.Tensor:
+def _loss(
+    logits: torch.Tensor, y: torch.Tensor, x: torch.Tensor, teacher: nn.Module | None, cfg: TrainConfig
+) -> torch.Tensor:
     loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
     if teacher is None or cfg.distill_weight <= 0:
         return loss
@@ -126,7 +128,7 @@ def train(
                 logits = model(x)
                 loss = _loss(logits, y, x, teacher, cfg)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
             sched.step()
             step += 1

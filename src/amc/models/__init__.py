@@ -1,14 +1,18 @@
-"""Model registry: built-in CIFAR models by name, or any factory by ``package.module:function``.
+"""Model registry: built-in CIFAR models by name, models registered by other code, and any
+``package.module:NAME`` import path naming a :class:`ModelSpec` or a factory.
 
-Each built-in model carries the pruning facts the rest of the package needs: which coupled
-channel groups are safe to prune (``unit_rule``) and which layer is the classifier.
+A spec carries the pruning facts the rest of the package needs: which coupled channel groups
+are prunable units (``unit_rule``), whether residual groups may be offered, the classifier
+(never pruned) and the input size.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from torch import nn
 
@@ -16,13 +20,18 @@ from amc.errors import AmcError
 from amc.models.cifar_resnet import CifarResNet
 from amc.models.torchvision_cifar import mobilenetv2, resnet18, vgg19
 
-__all__ = ["ModelSpec", "BUILTIN", "build_model", "get_spec"]
+__all__ = ["ModelSpec", "UnitRule", "BUILTIN", "register", "build_model", "get_spec"]
+
+UnitRule = Literal["inner", "expanded"]
+UNIT_RULES: tuple[str, ...] = ("inner", "expanded")
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     """How to build a model and which of its channel groups are prunable units.
 
+    ``factory``: ``num_classes -> nn.Module`` (a factory without a ``num_classes`` parameter
+    is called with no arguments).
     ``unit_rule``:
       - ``"inner"``: groups whose channels are produced by exactly one (non-depthwise)
         convolution, i.e. the inside of residual blocks and plain chains (the AMC choice).
@@ -31,16 +40,36 @@ class ModelSpec:
     ``residual_ok``: whether groups coupled through residual additions may be offered as units
     (``--residual``). False for the option-A ResNets, whose zero-padding shortcut
     Torch-Pruning's dependency graph groups wrongly.
+    ``classifier``: the module name of the output layer (never pruned; default: the last
+    conv or linear layer). ``input_size``: ``(channels, height, width)`` of one input.
     """
 
     name: str
-    factory: Callable[[int], nn.Module]
-    unit_rule: str = "inner"
+    factory: Callable[..., nn.Module]
+    unit_rule: UnitRule = "inner"
     residual_ok: bool = True
     description: str = ""
+    classifier: str | None = None
+    input_size: tuple[int, int, int] = (3, 32, 32)
+
+    def __post_init__(self) -> None:
+        if self.unit_rule not in UNIT_RULES:
+            raise AmcError(
+                f"model '{self.name}': unit_rule must be one of {', '.join(UNIT_RULES)}, got {self.unit_rule!r}"
+            )
+
+    def build(self, num_classes: int = 10) -> nn.Module:
+        try:
+            takes_classes = "num_classes" in inspect.signature(self.factory).parameters
+        except (TypeError, ValueError):  # builtins without a signature
+            takes_classes = True
+        model = self.factory(num_classes=num_classes) if takes_classes else self.factory()
+        if not isinstance(model, nn.Module):
+            raise AmcError(f"model factory '{self.name}' returned {type(model).__name__}, not a torch.nn.Module")
+        return model
 
 
-def _resnet(depth: int) -> Callable[[int], nn.Module]:
+def _resnet(depth: int) -> Callable[..., nn.Module]:
     def make(num_classes: int = 10) -> nn.Module:
         return CifarResNet(depth, num_classes)
 
@@ -56,36 +85,50 @@ BUILTIN: dict[str, ModelSpec] = {
     "vgg19": ModelSpec("vgg19", vgg19, "inner", True, "torchvision VGG-19-BN, 1 linear head"),
     "resnet18": ModelSpec("resnet18", resnet18, "inner", True, "torchvision ResNet-18, CIFAR stem"),
 }
+_REGISTERED: dict[str, ModelSpec] = {}
 
 
-def get_spec(name: str) -> ModelSpec:
-    """The spec of a built-in model, or of an import-path factory ``package.module:function``.
+def register(spec: ModelSpec) -> ModelSpec:
+    """Make ``spec`` available by its name (``--model NAME``) in this process."""
+    _REGISTERED[spec.name] = spec
+    return spec
 
-    An import path runs that module's code: only name code you trust.
-    """
-    if name in BUILTIN:
-        return BUILTIN[name]
-    if ":" not in name:
-        known = ", ".join(BUILTIN)
-        raise AmcError(f"unknown model '{name}': use one of {known}, or an import path 'package.module:factory'")
+
+def _from_import_path(name: str) -> ModelSpec:
     module_name, _, attr = name.partition(":")
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # any import failure is the user's path or code
         raise AmcError(f"cannot import '{module_name}' for model '{name}': {exc}") from None
-    factory = getattr(module, attr, None)
-    if not callable(factory):
-        raise AmcError(f"'{attr}' in module '{module_name}' is not a callable model factory")
-    return ModelSpec(name, factory, "inner", True, f"user model {name}")
+    target = getattr(module, attr, None)
+    if isinstance(target, ModelSpec):
+        return ModelSpec(
+            name,
+            target.factory,
+            target.unit_rule,
+            target.residual_ok,
+            target.description,
+            target.classifier,
+            target.input_size,
+        )
+    if not callable(target):
+        raise AmcError(f"'{attr}' in module '{module_name}' is neither a ModelSpec nor a callable model factory")
+    return ModelSpec(name, target, "inner", True, f"user model {name}")
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The spec of a built-in or registered model, or of an import path ``package.module:NAME``
+    (a ModelSpec or a factory). An import path runs that module's code: only name code you trust."""
+    if name in BUILTIN:
+        return BUILTIN[name]
+    if name in _REGISTERED:
+        return _REGISTERED[name]
+    if ":" not in name:
+        known = ", ".join([*BUILTIN, *_REGISTERED])
+        raise AmcError(f"unknown model '{name}': use one of {known}, or an import path 'package.module:NAME'")
+    return _from_import_path(name)
 
 
 def build_model(name: str, num_classes: int = 10) -> nn.Module:
-    """Build a model by name with ``num_classes`` outputs (user factories may ignore it)."""
-    spec = get_spec(name)
-    try:
-        model = spec.factory(num_classes)
-    except TypeError:
-        model = spec.factory()  # type: ignore[call-arg]  # user factory without num_classes
-    if not isinstance(model, nn.Module):
-        raise AmcError(f"model factory '{name}' returned {type(model).__name__}, not a torch.nn.Module")
-    return model
+    """Build a model by name with ``num_classes`` outputs."""
+    return get_spec(name).build(num_classes)

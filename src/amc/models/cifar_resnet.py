@@ -71,4 +71,5 @@ class CifarResNet(nn.Module):
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.layer3(self.layer2(self.layer1(out)))
         out = F.adaptive_avg_pool2d(out, 1).flatten(1)
-        return self.linear(out)
+        logits: torch.Tensor = self.linear(out)
+        return logits

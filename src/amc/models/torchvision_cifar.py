@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from torch import nn
 from torchvision import models as tvm
 
@@ -11,7 +13,7 @@ def mobilenetv2(num_classes: int = 10) -> nn.Module:
     model = tvm.mobilenet_v2(num_classes=num_classes)
     model.features[0][0].stride = (1, 1)
     model.features[2].conv[1][0].stride = (1, 1)
-    return model
+    return cast(nn.Module, model)
 
 
 def vgg19(num_classes: int = 10) -> nn.Module:
@@ -19,7 +21,7 @@ def vgg19(num_classes: int = 10) -> nn.Module:
     model = tvm.vgg19_bn(num_classes=num_classes)
     model.avgpool = nn.Identity()
     model.classifier = nn.Linear(512, num_classes)
-    return model
+    return cast(nn.Module, model)
 
 
 def resnet18(num_classes: int = 10) -> nn.Module:
@@ -27,4 +29,4 @@ def resnet18(num_classes: int = 10) -> nn.Module:
     model = tvm.resnet18(num_classes=num_classes)
     model.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
     model.maxpool = nn.Identity()
-    return model
+    return cast(nn.Module, model)

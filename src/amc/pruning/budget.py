@@ -14,11 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from amc.errors import AmcError
+from amc.pruning.cost import CostModel, cost_model
 from amc.pruning.units import UnitGraph
 
 __all__ = ["Budget", "kept_channels"]
-
-KINDS = ("macs", "params")
 
 
 def kept_channels(sparsity: np.ndarray, channels: np.ndarray, round_to: int = 1) -> np.ndarray:
@@ -28,12 +27,13 @@ def kept_channels(sparsity: np.ndarray, channels: np.ndarray, round_to: int = 1)
     k = np.maximum(1, np.round((1.0 - s) * channels)).astype(np.int64)
     if round_to > 1:
         k = np.minimum(channels, np.ceil(k / round_to).astype(np.int64) * round_to)
-    return k
+    return np.asarray(k, dtype=np.int64)
 
 
 @dataclass
 class Budget:
-    """``target``: the largest allowed fraction of the base's ``kind`` (MACs or params), in (0, 1].
+    """``target``: the largest allowed fraction of the base's cost, in (0, 1]; the cost is
+    ``cost`` if given, else the registered cost model ``kind`` (``macs``, ``params``, ...).
 
     ``max_sparsity``: no unit loses more than this fraction of its channels.
     ``round_to``: kept channel counts are rounded up to a multiple of this (1 = no rounding).
@@ -45,10 +45,13 @@ class Budget:
     max_sparsity: float = 0.8
     round_to: int = 1
     check_reachable: bool = True
+    cost: CostModel | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise AmcError(f"unknown budget kind '{self.kind}': use macs or params")
+        if self.cost is None:
+            self.cost = cost_model(self.kind, self.graph)
+        self.kind = self.cost.name
+        self._cost: CostModel = self.cost
         if not (math.isfinite(self.target) and 0 < self.target <= 1):
             raise AmcError(f"budget {self.target} is outside (0, 1]: pass e.g. --flops 0.5 to keep half the MACs")
         if not 0 <= self.max_sparsity < 1:
@@ -57,8 +60,6 @@ class Budget:
             raise AmcError(f"--round-to must be at least 1, got {self.round_to}")
         self.channels = self.graph.channels.astype(np.int64)
         self.min_keep = self.keep(np.full(len(self.channels), self.max_sparsity))
-        base = self.graph.base_macs if self.kind == "macs" else self.graph.base_params
-        self._base = base
         smallest = self.ratio(self.min_keep)
         if self.check_reachable and smallest > self.target + 1e-12:
             raise AmcError(
@@ -67,7 +68,7 @@ class Budget:
                 " (raise the target or --max-sparsity)"
             )
 
-    def __deepcopy__(self, memo: dict) -> Budget:
+    def __deepcopy__(self, memo: dict[int, object]) -> Budget:
         return self  # immutable once built
 
     def fill(self, keep: np.ndarray) -> np.ndarray:
@@ -96,9 +97,8 @@ class Budget:
         return 1.0 - np.asarray(keep, dtype=np.float64) / self.channels
 
     def ratio(self, keep: np.ndarray) -> float:
-        """Kept fraction of the base's MACs (or params) for kept channel counts ``keep``."""
-        macs, params = self.graph.cost(keep)
-        return (macs if self.kind == "macs" else params) / self._base
+        """Kept fraction of the base's cost for kept channel counts ``keep``."""
+        return self._cost.cost(keep) / self._cost.base
 
     def ratios(self, keep: np.ndarray) -> tuple[float, float]:
         """``(macs_ratio, params_ratio)`` for ``keep``."""

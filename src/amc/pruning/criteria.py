@@ -12,6 +12,11 @@ so applying a policy is a top-k per unit. Higher score = more important.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -22,9 +27,15 @@ from amc.errors import AmcError
 from amc.pruning.units import UnitGraph
 from amc.runtime import Runtime
 
-__all__ = ["CRITERIA", "channel_scores", "filter_norms"]
-
-CRITERIA = ("l1", "l2", "taylor", "random")
+__all__ = [
+    "Criterion",
+    "ScoreData",
+    "register_criterion",
+    "criterion_names",
+    "get_criterion",
+    "channel_scores",
+    "filter_norms",
+]
 
 
 def filter_norms(model: nn.Module, graph: UnitGraph, p: int = 1, per_weight: bool = False) -> list[np.ndarray]:
@@ -57,8 +68,8 @@ def _taylor(model: nn.Module, graph: UnitGraph, split: Split, runtime: Runtime, 
     scores = [torch.zeros(u.channels, dtype=torch.float64) for u in graph.units]
     acts: dict[int, torch.Tensor] = {}
 
-    def keep_activation(i):
-        def hook(_m, _inp, out):
+    def keep_activation(i: int) -> Callable[..., None]:
+        def hook(_m: nn.Module, _inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
             out.retain_grad()
             acts[i] = out
 
@@ -70,9 +81,10 @@ def _taylor(model: nn.Module, graph: UnitGraph, split: Split, runtime: Runtime, 
     try:
         for x, y in batches(split.subset(images), 100, device=runtime.device, channels_last=runtime.channels_last):
             model.zero_grad(set_to_none=True)
-            F.cross_entropy(model(x), y).backward()
+            F.cross_entropy(model(x), y).backward()  # type: ignore[no-untyped-call]
             for i, a in acts.items():
                 dims = (2, 3) if a.dim() == 4 else ()
+                assert a.grad is not None
                 a = a.detach() * a.grad
                 contrib = a.mean(dim=dims) if dims else a
                 scores[i] += contrib.abs().sum(0).double().cpu()
@@ -82,6 +94,83 @@ def _taylor(model: nn.Module, graph: UnitGraph, split: Split, runtime: Runtime, 
             h.remove()
         model.zero_grad(set_to_none=True)
     return [(s / max(seen, 1)).numpy() for s in scores]
+
+
+class Criterion(ABC):
+    """Scores every channel of every unit once (higher = keep first). Subclasses set ``name``
+    (the ``--criterion`` value) and ``needs_data`` (True: ``split`` and ``runtime`` are given)."""
+
+    name: ClassVar[str]
+    needs_data: ClassVar[bool] = False
+
+    @abstractmethod
+    def scores(self, model: nn.Module, graph: UnitGraph, data: ScoreData) -> list[np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class ScoreData:
+    """What a data-driven criterion may use: images from ``split`` (never the test split), the
+    runtime, how many images, and a seed."""
+
+    split: Split | None = None
+    runtime: Runtime | None = None
+    images: int = 1000
+    seed: int = 0
+
+
+_CRITERIA: dict[str, Criterion] = {}
+
+
+def register_criterion(cls: type[Criterion]) -> type[Criterion]:
+    """Class decorator: make ``cls`` available as ``--criterion cls.name``."""
+    _CRITERIA[cls.name] = cls()
+    return cls
+
+
+def criterion_names() -> tuple[str, ...]:
+    return tuple(_CRITERIA)
+
+
+def get_criterion(name: str) -> Criterion:
+    if name not in _CRITERIA:
+        raise AmcError(f"--criterion: unknown criterion '{name}': use one of {', '.join(_CRITERIA)}")
+    return _CRITERIA[name]
+
+
+@register_criterion
+class L1(Criterion):
+    name = "l1"
+
+    def scores(self, model: nn.Module, graph: UnitGraph, data: ScoreData) -> list[np.ndarray]:
+        return filter_norms(model, graph, 1)
+
+
+@register_criterion
+class L2(Criterion):
+    name = "l2"
+
+    def scores(self, model: nn.Module, graph: UnitGraph, data: ScoreData) -> list[np.ndarray]:
+        return filter_norms(model, graph, 2)
+
+
+@register_criterion
+class Taylor(Criterion):
+    name = "taylor"
+    needs_data = True
+
+    def scores(self, model: nn.Module, graph: UnitGraph, data: ScoreData) -> list[np.ndarray]:
+        if data.split is None or data.runtime is None:
+            raise ValueError("the taylor criterion needs data and a runtime")
+        return _taylor(model, graph, data.split, data.runtime, data.images)
+
+
+@register_criterion
+class Random(Criterion):
+    name = "random"
+
+    def scores(self, model: nn.Module, graph: UnitGraph, data: ScoreData) -> list[np.ndarray]:
+        rng = np.random.default_rng(data.seed)
+        return [rng.random(u.channels) for u in graph.units]
 
 
 def channel_scores(
@@ -94,16 +183,5 @@ def channel_scores(
     images: int = 1000,
     seed: int = 0,
 ) -> list[np.ndarray]:
-    """One score per channel per unit (higher = keep first)."""
-    if criterion == "l1":
-        return filter_norms(model, graph, 1)
-    if criterion == "l2":
-        return filter_norms(model, graph, 2)
-    if criterion == "random":
-        rng = np.random.default_rng(seed)
-        return [rng.random(u.channels) for u in graph.units]
-    if criterion == "taylor":
-        if split is None or runtime is None:
-            raise ValueError("the taylor criterion needs data and a runtime")
-        return _taylor(model, graph, split, runtime, images)
-    raise AmcError(f"unknown criterion '{criterion}': use one of {', '.join(CRITERIA)}")
+    """One score per channel per unit (higher = keep first), by the registered ``criterion``."""
+    return get_criterion(criterion).scores(model, graph, ScoreData(split, runtime, images, seed))

@@ -7,6 +7,9 @@ recovers most of the accuracy before any fine-tuning (cf. EagleEye, Li et al. 20
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
 import torch
 from torch import nn
 
@@ -14,7 +17,9 @@ __all__ = ["recalibrate_bn"]
 
 
 @torch.no_grad()
-def recalibrate_bn(model: nn.Module, inputs: list[torch.Tensor], autocast=None) -> nn.Module:
+def recalibrate_bn(
+    model: nn.Module, inputs: list[torch.Tensor], autocast: Callable[[], AbstractContextManager[None]] | None = None
+) -> nn.Module:
     """Reset BN running stats and average them over the given batches (``momentum=None``).
 
     ``inputs`` are ready-made normalised batches on the model's device. Returns the model in

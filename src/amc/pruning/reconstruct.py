@@ -10,6 +10,8 @@ one small solve per unit, not a pass over data.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -35,7 +37,10 @@ def _consumer(unit: Unit, modules: dict[str, nn.Module]) -> str | None:
 def _sample_patches(x: torch.Tensor, conv: nn.Conv2d, per_image: int, g: torch.Generator) -> torch.Tensor:
     """``per_image`` random receptive fields of ``conv`` per image, as rows ``(N*P, C*kh*kw)``
     in the order of ``conv.weight.flatten(1)`` (gathered directly: no full unfold)."""
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
+    kh, kw = (int(v) for v in conv.kernel_size)
+    sh, sw = (int(v) for v in conv.stride)
+    ph, pw = (int(v) for v in conv.padding)  # string padding is not used by these models
+    dh, dw = (int(v) for v in conv.dilation)
     n, c, h, w = x.shape
     oh, ow = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
     P = min(per_image, oh * ow)
@@ -68,19 +73,21 @@ class Reconstructor:
         self.gram = self._accumulate(base, modules, inputs, positions_per_image, seed)
 
     @torch.no_grad()
-    def _accumulate(self, base, modules, inputs, per_image, seed) -> dict[int, torch.Tensor]:
+    def _accumulate(
+        self, base: nn.Module, modules: dict[str, nn.Module], inputs: list[torch.Tensor], per_image: int, seed: int
+    ) -> dict[int, torch.Tensor]:
         gram: dict[int, torch.Tensor] = {}
         g = torch.Generator().manual_seed(seed)
 
-        def hook_for(i: int, layer: nn.Module):
-            def hook(_m, inp, _out):
+        def hook_for(i: int, layer: nn.Module) -> Callable[..., None]:
+            def hook(_m: nn.Module, inp: tuple[torch.Tensor, ...], _out: torch.Tensor) -> None:
                 x = inp[0].float()
                 if isinstance(layer, nn.Conv2d):
                     x = _sample_patches(x, layer, per_image, g)
                 else:
                     x = x.reshape(-1, x.shape[-1])
                 x = x.double().cpu()
-                gram[i] = gram.get(i, 0) + x.T @ x
+                gram[i] = gram[i] + x.T @ x if i in gram else x.T @ x
 
             return hook
 

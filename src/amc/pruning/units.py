@@ -15,7 +15,9 @@ also offers groups coupled through residual additions, where the model allows it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,7 +39,7 @@ class Member:
 
     module: str
     dim: str
-    handler: object = field(repr=False, compare=False)
+    handler: Callable[[nn.Module, list[int]], nn.Module] = field(repr=False, compare=False)
     index_map: np.ndarray = field(repr=False, compare=False)
 
 
@@ -72,10 +74,11 @@ class UnitGraph:
         *,
         rule: str = "single",
         residual: bool = False,
+        classifier: str | None = None,
     ) -> None:
         model.eval()
         self.input_size = input_size
-        self.rule, self.residual = rule, residual
+        self.rule, self.residual, self.classifier = rule, residual, classifier
         self.layers = layer_table(model, input_size)
         p = next(model.parameters())
         example = torch.zeros(1, *input_size, device=p.device, dtype=p.dtype)
@@ -92,18 +95,21 @@ class UnitGraph:
     def rebuild(self, model: nn.Module) -> UnitGraph:
         """The units of ``model`` (a pruned copy of this graph's model) under the same rule;
         raises if they are not the same units in the same order."""
-        graph = UnitGraph(model, self.input_size, rule=self.rule, residual=self.residual)
+        graph = UnitGraph(model, self.input_size, rule=self.rule, residual=self.residual, classifier=self.classifier)
         if graph.names() != self.names():
             raise AmcError("pruning changed the network's units (a unit was removed entirely?): cannot continue")
         return graph
 
-    def __deepcopy__(self, memo: dict) -> UnitGraph:
+    def __deepcopy__(self, memo: dict[int, object]) -> UnitGraph:
         return self  # immutable once built; copies of environments share it
 
     # -- discovery ---------------------------------------------------------------------------
     def _find_units(self, model: nn.Module, rule: str, residual: bool) -> list[Unit]:
         order = {info.name: i for i, info in enumerate(self.layers)}
-        last = self._modules[self.layers[-1].name]
+        head = self.classifier or self.layers[-1].name
+        if head not in self._modules:
+            raise AmcError(f"the model has no module '{head}' (its ModelSpec's classifier): name the output layer")
+        last = self._modules[head]
         found = []
         for group in self.dg.get_all_groups(root_module_types=list(PRUNABLE_TYPES), ignored_layers=[last]):
             members, producers, has_dw = self._members(group)
@@ -123,7 +129,7 @@ class UnitGraph:
             for i, (_, name, info, kind, members) in enumerate(found)
         ]
 
-    def _members(self, group) -> tuple[list[Member], list[str], bool]:
+    def _members(self, group: Any) -> tuple[list[Member], list[str], bool]:
         names = self.dg._module2name
         root_len = len(group[0].idxs)
         members, producers, has_dw = [], [], False

@@ -21,7 +21,9 @@ MODES = ("local", "global")
 
 def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """Conv and linear layers in order, without the final classifier."""
-    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    layers: list[tuple[str, nn.Module]] = [
+        (n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))
+    ]
     return layers[:-1]
 
 
@@ -34,12 +36,12 @@ def sparsities(model: nn.Module, keep_fraction: float, mode: str) -> dict[str, f
     layers = weight_layers(model)
     if mode == "local":
         return {n: 1.0 - keep_fraction for n, _ in layers}
-    mags = torch.cat([m.weight.detach().abs().flatten().float().cpu() for _, m in layers])
+    mags = torch.cat([_weight(m).detach().abs().flatten().float().cpu() for _, m in layers])
     k = int(round((1.0 - keep_fraction) * mags.numel()))
     if k == 0:
         return {n: 0.0 for n, _ in layers}
     threshold = torch.kthvalue(mags, k).values
-    return {n: float((m.weight.detach().abs().cpu() <= threshold).float().mean()) for n, m in layers}
+    return {n: float((_weight(m).detach().abs().cpu() <= threshold).float().mean()) for n, m in layers}
 
 
 def apply_masks(model: nn.Module, per_layer: dict[str, float]) -> nn.Module:
@@ -50,8 +52,9 @@ def apply_masks(model: nn.Module, per_layer: dict[str, float]) -> nn.Module:
         if name not in modules:
             raise AmcError(f"the policy names layer '{name}', which the model does not have")
         layer = modules[name]
-        layer.weight.data = layer.weight.data.contiguous()  # torch's pruning views the weight flat
-        prune.l1_unstructured(layer, "weight", amount=int(round(s * layer.weight.numel())))
+        weight = _weight(layer)
+        weight.data = weight.data.contiguous()  # torch's pruning views the weight flat
+        prune.l1_unstructured(layer, "weight", amount=int(round(s * weight.numel())))  # type: ignore[no-untyped-call]
     return model
 
 
@@ -59,12 +62,18 @@ def make_permanent(model: nn.Module) -> nn.Module:
     """Fold the masks into the weights and drop the hooks."""
     for m in model.modules():
         if prune.is_pruned(m) and hasattr(m, "weight_orig"):
-            prune.remove(m, "weight")
+            prune.remove(m, "weight")  # type: ignore[no-untyped-call]
     return model
 
 
 def nonzero_fraction(model: nn.Module) -> float:
     """Fraction of the prunable layers' weights that are non-zero."""
     layers = weight_layers(model)
-    total = sum(m.weight.numel() for _, m in layers)
-    return sum(int((m.weight != 0).sum()) for _, m in layers) / max(total, 1)
+    total = sum(_weight(m).numel() for _, m in layers)
+    return sum(int((_weight(m) != 0).sum()) for _, m in layers) / max(total, 1)
+
+
+def _weight(m: nn.Module) -> torch.Tensor:
+    w = m.weight
+    assert isinstance(w, torch.Tensor)
+    return w

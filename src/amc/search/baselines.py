@@ -12,14 +12,26 @@
 
 from __future__ import annotations
 
-import numpy as np
-from tqdm import tqdm
+from collections.abc import Callable
 
+import numpy as np
+
+from amc.policy import Policy
+from amc.progress import Progress
 from amc.pruning.budget import Budget
 from amc.pruning.criteria import filter_norms
+from amc.search.base import Searcher, SearchSession, register_searcher
 from amc.search.context import SearchContext
 
-__all__ = ["uniform_keep", "uniform_keep_for", "global_keep", "sensitivity_keep", "sensitivity_scan"]
+__all__ = [
+    "uniform_keep",
+    "uniform_keep_for",
+    "global_keep",
+    "sensitivity_keep",
+    "sensitivity_scan",
+    "HEURISTICS",
+    "HeuristicSearcher",
+]
 
 
 def uniform_keep(ctx: SearchContext) -> np.ndarray:
@@ -65,7 +77,7 @@ def sensitivity_scan(
     b = ctx.budget
     n = len(b.channels)
     acc = np.zeros((n, len(levels)))
-    bar = tqdm(total=n * len(levels), desc="sensitivity scan", unit="eval", disable=not progress)
+    bar = Progress(n * len(levels), "sensitivity scan", "eval", enabled=progress)
     for i in range(n):
         for j, s in enumerate(levels):
             sparsity = np.zeros(n)
@@ -86,7 +98,10 @@ def sensitivity_keep(
     base_acc = ctx.proxy.evaluate(b.keep(np.zeros(n))).accuracy
     scan = sensitivity_scan(ctx, levels, progress)
     curves = np.concatenate([np.full((n, 1), base_acc), scan], axis=1)
-    drop = lambda i, s: base_acc - np.interp(s, curve_x, curves[i])  # noqa: E731
+
+    def drop(i: int, s: float) -> float:
+        return float(base_acc - np.interp(s, curve_x, curves[i]))
+
     s = np.zeros(n)
     keep = b.keep(s)
     best = -1
@@ -114,7 +129,7 @@ def sensitivity_keep(
     return keep
 
 
-def _next_cut(b, s: np.ndarray, i: int, step: float, keep: np.ndarray) -> float:
+def _next_cut(b: Budget, s: np.ndarray, i: int, step: float, keep: np.ndarray) -> float:
     """Unit ``i``'s sparsity after the smallest multiple of ``step`` that removes at least one
     channel (a 0.05 step keeps the same count on small units: without this the greedy stalls
     short of the budget)."""
@@ -126,11 +141,53 @@ def _next_cut(b, s: np.ndarray, i: int, step: float, keep: np.ndarray) -> float:
     return float(trial[i])
 
 
-def _least_fitting(b, s: np.ndarray, i: int, lo: float) -> float:
+def _least_fitting(b: Budget, s: np.ndarray, i: int, lo: float) -> float:
     hi = s[i]
     for _ in range(30):
         mid = (lo + hi) / 2
         trial = s.copy()
         trial[i] = mid
         lo, hi = (lo, mid) if b.fits(b.keep(trial)) else (mid, hi)
-    return hi
+    return float(hi)
+
+
+HEURISTICS: dict[str, Callable[[SearchContext], np.ndarray]] = {
+    "uniform": uniform_keep,
+    "global": global_keep,
+    "sensitivity": sensitivity_keep,
+}
+
+
+class HeuristicSearcher(Searcher):
+    """A deterministic policy: computed once and recorded as the study's one trial. Running
+    it again with the same settings reuses that trial (the runner says so)."""
+
+    def keep(self, ctx: SearchContext, progress: bool) -> np.ndarray:
+        return HEURISTICS[self.name](ctx)
+
+    def run(self, session: SearchSession) -> Policy | None:
+        if session.done == 0:
+            session.record(session.score(self.keep(session.ctx, session.run.progress)))
+        session.progress.close()
+        return None
+
+
+@register_searcher
+class UniformSearcher(HeuristicSearcher):
+    name = "uniform"
+    description = "the same sparsity for every unit, topped up to spend the budget"
+
+
+@register_searcher
+class GlobalSearcher(HeuristicSearcher):
+    name = "global"
+    description = "one threshold over size-normalised L1 filter norms"
+
+
+@register_searcher
+class SensitivitySearcher(HeuristicSearcher):
+    name = "sensitivity"
+    description = "layer-wise sensitivity scan, budget spent where accuracy drops least"
+
+    def keep(self, ctx: SearchContext, progress: bool) -> np.ndarray:
+        return sensitivity_keep(ctx, progress=progress)

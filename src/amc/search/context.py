@@ -59,7 +59,14 @@ class SearchContext:
             model=self.settings.model,
             checkpoint={"path": str(self.base.checkpoint), "sha256": self.base.checkpoint_sha256},
             dataset=self.base.data.name,
-            budget={"kind": b.kind, "target": b.target, "max_sparsity": b.max_sparsity, "round_to": b.round_to},
+            data=self.base.data.identity(),
+            budget={
+                "kind": b.kind,
+                "target": b.target,
+                "max_sparsity": b.max_sparsity,
+                "round_to": b.round_to,
+                "used": b.ratio(keep) / b.target,
+            },
             achieved={
                 "macs_ratio": macs_ratio,
                 "params_ratio": params_ratio,
@@ -85,8 +92,10 @@ def unit_graph_for(model_name: str, base: Base, residual: bool) -> UnitGraph:
             f"--residual is not supported on {model_name}: its zero-padding shortcut is "
             "grouped wrongly by the dependency graph; prune block interiors only (drop --residual)"
         )
-    size = tuple(base.data.train.images.shape[1:])
-    return UnitGraph(base.model, size, rule=spec.unit_rule, residual=residual)
+    c, h, w = base.data.train.images.shape[1:]
+    return UnitGraph(
+        base.model, (int(c), int(h), int(w)), rule=spec.unit_rule, residual=residual, classifier=spec.classifier
+    )
 
 
 def build_context(settings: SearchSettings, runtime: Runtime) -> SearchContext:

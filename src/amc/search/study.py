@@ -21,13 +21,41 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from amc.errors import AmcError
+from amc.scoring import Episode
 
-__all__ = ["open_storage", "open_study", "record_trial", "completed", "best_trial", "default_study_name"]
+__all__ = [
+    "open_storage",
+    "open_study",
+    "record_trial",
+    "trial_attrs",
+    "completed",
+    "best_trial",
+    "default_study_name",
+    "StudyExists",
+]
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+class StudyExists(Exception):
+    """A new search was asked for under the name of a study that already has results."""
+
+    def __init__(self, name: str, n: int) -> None:
+        super().__init__(name)
+        self.name, self.n = name, n
+
+    def message_with_commands(self, argv: list[str] | None = None) -> str:
+        """One line with the two commands that go on: resume it, or start a new study."""
+        import shlex
+        import sys
+
+        args = list(sys.argv if argv is None else argv)
+        base = shlex.join(["amc", *[a for a in args[1:] if a != "--resume"]]) if args else "amc search ..."
+        return (
+            f"study '{self.name}' already has {self.n} evaluated policies: continue it with "
+            f"'{base} --resume', or start another with '{base} --study {self.name}-2'"
+        )
 
 
-def open_storage(url: str | None, runs_dir: Path = Path("runs")):
+def open_storage(url: str | None, runs_dir: Path = Path("runs")) -> optuna.storages.BaseStorage:
     """An Optuna storage for ``url`` (``None``: the journal file ``runs/amc.journal``)."""
     if url is None or url.endswith(".journal") or "://" not in url:
         from optuna.storages.journal import JournalFileBackend, JournalStorage
@@ -59,7 +87,12 @@ def default_study_name(model: str, dataset: str, kind: str, target: float, metho
 
 
 def open_study(
-    storage, name: str, fingerprint: dict[str, Any], *, resume: bool, sampler: optuna.samplers.BaseSampler | None = None
+    storage: optuna.storages.BaseStorage,
+    name: str,
+    fingerprint: dict[str, Any],
+    *,
+    resume: bool,
+    sampler: optuna.samplers.BaseSampler | None = None,
 ) -> optuna.Study:
     """Create study ``name``, or reopen it with ``resume`` if its settings match ``fingerprint``."""
     existing = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
@@ -67,10 +100,7 @@ def open_study(
         study = optuna.load_study(study_name=name, storage=storage)
         n = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
         if n:
-            raise AmcError(
-                f"study '{name}' already has {n} evaluated policies: pass --resume to "
-                "continue it, or --study NEW_NAME to start another"
-            )
+            raise StudyExists(name, n)
     study = optuna.create_study(
         study_name=name, storage=storage, direction="maximize", sampler=sampler, load_if_exists=True
     )
@@ -121,27 +151,27 @@ def fail_dead_trials(study: optuna.Study) -> int:
     return failed
 
 
-def trial_attrs(info: dict[str, Any], method: str) -> dict[str, Any]:
+def trial_attrs(episode: Episode, method: str) -> dict[str, Any]:
     """JSON-safe user attributes of one evaluated policy."""
     return {
         "method": method,
-        "keep": [int(k) for k in info["keep"]],
-        "sparsity": [float(s) for s in info["sparsity"]],
-        "accuracy": float(info["accuracy"]),
-        "macs_ratio": float(info["macs_ratio"]),
-        "params_ratio": float(info["params_ratio"]),
+        "keep": [int(k) for k in episode.keep],
+        "sparsity": [float(s) for s in episode.sparsity],
+        "accuracy": float(episode.accuracy),
+        "macs_ratio": float(episode.macs_ratio),
+        "params_ratio": float(episode.params_ratio),
     }
 
 
 def record_trial(
-    study: optuna.Study, unit_names: list[str], actions: list[float], info: dict[str, Any], method: str, episode: int
+    study: optuna.Study, unit_names: list[str], actions: list[float], result: Episode, method: str, episode: int
 ) -> None:
     """Add a finished policy (e.g. a DDPG episode) to ``study`` as a complete trial."""
     trial = optuna.trial.create_trial(
         params={n: float(np.clip(a, -1, 1)) for n, a in zip(unit_names, actions)},
         distributions={n: FloatDistribution(-1.0, 1.0) for n in unit_names},
-        value=float(info["reward"]),
-        user_attrs={**trial_attrs(info, method), "episode": episode},
+        value=float(result.reward),
+        user_attrs={**trial_attrs(result, method), "episode": episode},
     )
     study.add_trial(trial)
 

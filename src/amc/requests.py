@@ -1,0 +1,294 @@
+"""One typed request per job: what ``amc search``, ``apply``, ``compare`` and ``train`` take.
+
+Fields, defaults, units, ranges and validation are written once, here, as pydantic models. The
+command line (:mod:`amc.cli`), the TOML specs in ``envs/`` and the service's REST API all parse
+into them with :func:`parse`, so a bad value gets the same one-line message from every
+entrance, ``--help`` and the API schema are generated from the same fields, and
+``docs/REQUESTS.md`` is rendered from them (``python -m amc.requests``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from amc.errors import AmcError
+
+__all__ = [
+    "Request",
+    "SearchRequest",
+    "ApplyRequest",
+    "CompareRequest",
+    "TrainRequest",
+    "REQUESTS",
+    "parse",
+    "read_toml",
+    "data_spec",
+    "flag",
+]
+
+R = TypeVar("R", bound="Request")
+Precision = Literal["auto", "bf16", "fp32"]
+Projection = Literal["spread", "amc"]
+Demo = Literal["uniform", "global", "sensitivity"]
+Preset = Literal["default", "amc-paper"]
+
+# The paper's settings (He et al. 2018): linear action range, AMC's bound loads the deficit on
+# the tail, no top-up, noise x0.95 per episode, no demonstrations.
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "amc-paper": {"projection": "amc", "fill": False, "demos": [], "sigma_decay": 0.95},
+}
+
+
+def data_spec(data: str | None) -> str:
+    """The data set a job uses: ``data``, else ``$AMC_DATA``, else ``cifar10``."""
+    return data or os.environ.get("AMC_DATA") or "cifar10"
+
+
+def flag(name: str) -> str:
+    """A field's command-line flag: ``proxy_size`` -> ``--proxy-size``."""
+    return "--" + name.replace("_", "-")
+
+
+class Request(BaseModel):
+    """Base of every job's request: unknown fields are refused, values are checked on
+    assignment too."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class _BaseJob(Request):
+    model: str = Field(description="built-in name (see 'amc models') or package.module:NAME (runs that module)")
+    data: str | None = Field(None, description="cifar10, cifar100 or an ImageFolder tree (default: $AMC_DATA)")
+    checkpoint: str | None = Field(None, description="base weights (default: found in $AMC_CHECKPOINTS)")
+    seed: int = Field(0, ge=0, description="random seed")
+    device: str = Field("auto", description="cpu, cuda, cuda:N or auto")
+    precision: Precision = Field("auto", description="auto (bf16 where the CPU/GPU has it), bf16 or fp32")
+    threads: int | None = Field(None, ge=1, le=1024, description="CPU threads (default: all cores / workers)")
+    trust_checkpoint: bool = Field(False, description="allow a legacy pickled checkpoint (runs its code)")
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if v not in ("auto", "cpu", "cuda", "mps") and not v.startswith("cuda:"):
+            raise ValueError("use cpu, cuda, cuda:N or auto")
+        return v
+
+
+class SearchRequest(_BaseJob):
+    """``amc search``: find a per-unit pruning policy under a budget."""
+
+    flops: float | None = Field(None, gt=0, le=1, description="keep at most this fraction of the MACs")
+    params: float | None = Field(None, gt=0, le=1, description="keep at most this fraction of the parameters")
+    method: str = Field("ddpg", description="searcher: see 'amc searchers' (ddpg, optuna, random, uniform, ...)")
+    preset: Preset = Field("default", description="default (what wins here) or amc-paper (the paper's settings)")
+    episodes: int = Field(400, ge=1, le=100_000, description="DDPG episodes or sampler trials")
+    warmup: int = Field(
+        100,
+        ge=0,
+        description="DDPG warm-up episodes (random, or replayed heuristics); default: episodes/4, at most 100",
+    )
+    reward: Literal["acc", "acc-flops"] = Field("acc", description="acc (-error) or acc-flops (-error*log MACs)")
+    criterion: str = Field("l1", description="channel selection: l1, l2, taylor or random")
+    reconstruct: bool = Field(False, description="least-squares refit of the layer after each unit")
+    proxy_size: int = Field(1000, ge=1, description="held-out images scored per policy")
+    calib_images: int = Field(500, ge=0, description="training images for BN recalibration (0 = off)")
+    max_sparsity: float = Field(0.8, ge=0, lt=1, description="largest fraction of a unit's channels removed")
+    round_to: int = Field(1, ge=1, le=1024, description="round kept channels up to a multiple of this")
+    residual: bool = Field(False, description="also prune channels coupled by residual additions")
+    projection: Projection = Field("spread", description="action -> sparsity: spread (default) or amc")
+    fill: bool = Field(True, description="top the policy up until the next channel would break the budget")
+    demos: list[Demo] = Field(["uniform", "global"], description="heuristic policies replayed in DDPG's warm-up")
+    sigma_final: float = Field(0.1, gt=0, le=2, description="DDPG exploration noise at the last episode")
+    sigma_decay: float | None = Field(None, gt=0, le=1, description="fixed noise decay per episode (AMC: 0.95)")
+    storage: str | None = Field(None, description="Optuna storage URL or .journal path (default runs/amc.journal)")
+    study: str | None = Field(None, description="study name (default: model-data-budget-method)")
+    resume: bool = Field(False, description="continue the study where it stopped")
+    out: str = Field("policies/best.json", description="where the best policy is written")
+    train: bool = Field(True, description="train a missing base (--no-train: print the amc train command instead)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        if values.get("preset") in PRESETS:
+            values = {**PRESETS[values["preset"]], **values}
+        if values.get("warmup") is None:
+            try:
+                values = {**values, "warmup": min(100, int(values.get("episodes", 400)) // 4)}
+            except (TypeError, ValueError):  # a bad --episodes is reported by its own check
+                pass
+        return values
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SearchRequest:
+        if self.flops is not None and self.params is not None:
+            raise ValueError("--flops and --params contradict each other: give one budget")
+        if self.method == "ddpg" and self.warmup >= self.episodes:
+            raise ValueError(
+                f"--warmup ({self.warmup}) must be smaller than --episodes ({self.episodes}): "
+                "warm-up episodes are random, the agent learns after them"
+            )
+        return self
+
+    @property
+    def budget(self) -> tuple[str, float]:
+        """``(kind, target)``: MACs 0.5 unless a budget is given."""
+        if self.params is not None:
+            return "params", self.params
+        return "macs", self.flops if self.flops is not None else 0.5
+
+
+class ApplyRequest(Request):
+    """``amc apply``: cut a policy out of its base for real, fine-tune, measure, save."""
+
+    policy: str = Field(description="a policy JSON written by amc search")
+    checkpoint: str | None = Field(None, description="base weights (default: the policy's)")
+    data: str | None = Field(None, description="data set (default: the policy's, then $AMC_DATA)")
+    finetune_epochs: float = Field(1.0, ge=0, description="cosine-LR fine-tuning epochs (0 = none)")
+    lr: float = Field(0.01, gt=0, description="initial fine-tuning learning rate")
+    distill: bool = Field(False, description="distil from the unpruned model while fine-tuning")
+    calib_images: int = Field(2000, ge=0, description="training images for BN recalibration (0 = off)")
+    criterion: str | None = Field(None, description="channel criterion (default: the policy's)")
+    iterative: int = Field(1, ge=1, le=64, description="reach the policy in K cuts, fine-tuning between them")
+    latency: bool = Field(True, description="measure latency")
+    out: str | None = Field(None, description="output folder (default runs/apply/POLICY_NAME)")
+    force: bool = Field(False, description="apply a policy made for another checkpoint or data set")
+    seed: int = Field(0, ge=0, description="random seed")
+    device: str = Field("auto", description="cpu, cuda, cuda:N or auto")
+    precision: Precision = Field("auto", description="auto, bf16 or fp32")
+    threads: int | None = Field(None, ge=1, le=1024, description="CPU threads")
+    trust_checkpoint: bool = Field(False, description="allow a legacy pickled checkpoint (runs its code)")
+
+
+class CompareRequest(_BaseJob):
+    """``amc compare``: several methods at several budgets, applied and measured."""
+
+    flops: list[float] = Field([0.3, 0.5, 0.7], description="MACs targets, e.g. --flops 0.3 0.5 0.7")
+    methods: list[str] = Field(
+        ["uniform", "global", "sensitivity", "optuna", "ddpg"], description="searchers to compare"
+    )
+    episodes: int = Field(100, ge=1, description="episodes / trials per learned search")
+    warmup: int = Field(25, ge=0, description="DDPG warm-up episodes")
+    finetune_epochs: float = Field(0.0, ge=0, description="fine-tuning epochs per policy (0 = none)")
+    proxy_size: int = Field(1000, ge=1, description="held-out images scored per policy")
+    calib_images: int = Field(500, ge=0, description="BN recalibration images for the search proxy")
+    max_sparsity: float = Field(0.8, ge=0, lt=1, description="largest fraction of a unit's channels removed")
+    storage: str | None = Field(None, description="Optuna storage (default runs/amc.journal)")
+    out: str = Field("runs/compare", description="folder for results.csv/json and the plots")
+    train: bool = Field(True, description="train a missing base (--no-train: print the amc train command instead)")
+
+    @field_validator("flops")
+    @classmethod
+    def _targets(cls, v: list[float]) -> list[float]:
+        if not v or any(not 0 < t <= 1 for t in v):
+            raise ValueError("every target must be in (0, 1], e.g. --flops 0.3 0.5 0.7")
+        return v
+
+    @model_validator(mode="after")
+    def _warmup(self) -> CompareRequest:
+        if "ddpg" in self.methods and self.warmup >= self.episodes:
+            raise ValueError(f"--warmup ({self.warmup}) must be smaller than --episodes ({self.episodes})")
+        return self
+
+
+class TrainRequest(_BaseJob):
+    """``amc train``: train a base model (or adapt one with ``init``)."""
+
+    init: str | None = Field(None, description="start from these weights (adapt a base)")
+    epochs: float = Field(5.0, ge=0.01, le=10_000, description="epochs over the training split")
+    lr: float | None = Field(None, gt=0, description="peak one-cycle LR (default 0.02 with --init, else 0.1)")
+    label_smoothing: float | None = Field(None, ge=0, lt=1, description="default 0 with --init, else 0.1")
+    batch_size: int = Field(128, ge=1, le=65_536, description="images per step")
+    out: str | None = Field(None, description="output checkpoint (default: the base cache)")
+
+
+REQUESTS: dict[str, type[Request]] = {
+    "search": SearchRequest,
+    "apply": ApplyRequest,
+    "compare": CompareRequest,
+    "train": TrainRequest,
+}
+
+
+def _message(exc: ValidationError) -> str:
+    errors = exc.errors()
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])  # a typo explains the rest
+    loc = [str(p) for p in err["loc"] if not isinstance(p, int)]
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if not loc:  # a whole-request check: its message names the flags itself
+        return msg
+    shown = err.get("input")
+    got = "" if err["type"] in ("missing", "extra_forbidden") or isinstance(shown, dict) else f", got {shown}"
+    if err["type"] == "extra_forbidden":
+        return f"unknown option {flag(loc[0])}: see --help for the options"
+    return f"{flag(loc[0])}: {msg[0].lower()}{msg[1:]}{got}"
+
+
+def parse(cls: type[R], values: dict[str, Any]) -> R:
+    """A validated ``cls`` from ``values``; a bad value raises :class:`AmcError` with one line
+    naming the option and what is wrong (the CLI exits 2, the service answers 422)."""
+    try:
+        return cls.model_validate(values)
+    except ValidationError as exc:
+        raise AmcError(_message(exc)) from None
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML spec (``envs/*.toml``) as flat request values: tables are flattened and keys may
+    use dashes or underscores."""
+    path = Path(path)
+    if not path.is_file():
+        raise AmcError(f"env spec {path} does not exist: pass a TOML file such as envs/resnet56-cifar10jpeg.toml")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise AmcError(f"env spec {path} is not valid TOML: {exc}") from None
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        items = value.items() if isinstance(value, dict) else [(key, value)]
+        for k, v in items:
+            flat[k.replace("-", "_")] = v
+    return flat
+
+
+def value_range(info: Any) -> str:
+    """A field's allowed range as text (``> 0, <= 1``), from its pydantic constraints."""
+    marks = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+    parts = [f"{sign} {getattr(m, key)}" for m in info.metadata for key, sign in marks.items() if hasattr(m, key)]
+    return ", ".join(parts)
+
+
+def markdown_reference() -> str:
+    """The options of every request as Markdown tables (docs/REQUESTS.md)."""
+    lines = [
+        "# Request reference",
+        "",
+        "Generated from `amc.requests` by `python -m amc.requests`: the same fields are",
+        "`amc` flags (`--proxy-size`), TOML keys (`proxy_size` or `proxy-size`) and JSON fields (`proxy_size`).",
+        "",
+    ]
+    for name, cls in REQUESTS.items():
+        lines += [
+            f"## {name}",
+            "",
+            (cls.__doc__ or "").strip(),
+            "",
+            "| field | default | meaning |",
+            "| --- | --- | --- |",
+        ]
+        for field, info in cls.model_fields.items():
+            default = "required" if info.is_required() else f"`{info.default!r}`"
+            lines.append(f"| `{field}` | {default} | {value_range(info)} | {info.description or ''} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_reference())
