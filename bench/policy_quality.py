@@ -126,12 +126,22 @@ def main() -> None:
             *TP_METHODS,
         ],
     )
+    ap.add_argument(
+        "--policies",
+        nargs="*",
+        default=[],
+        metavar="NAME=PATH",
+        help="more policy files as rows (e.g. ddpg@s1=bench/results/policies/...); NAME@sK rows of one NAME "
+        "are also summarised as mean and standard deviation over seeds",
+    )
+    ap.add_argument("--tag", default="", help="suffix of the result JSON's name")
+    ap.add_argument("--precision", default="auto")
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
     if a.quick:
         a.model, a.finetune_epochs, a.latency_seconds = "resnet20", 0.02, 0.2
         a.methods = ["uniform", "global", "tp-global-l1"]
-    rt = Runtime.create("auto", "auto")
+    rt = Runtime.create("auto", a.precision)
     ctx = build_context(
         SearchSettings(
             model=a.model, data=data_spec(), checkpoint=str(base_checkpoint(a.model)), target=a.flops, allow_train=False
@@ -154,31 +164,52 @@ def main() -> None:
         f"b1 {base['latency_b1_ms']:.2f} ms b64 {base['latency_b64_ms']:.1f} ms",
         flush=True,
     )
-    rows = []
-    for method in a.methods:
-        if method.startswith("tp-"):
+    rows: list[dict] = []
+    name = f"policy_quality-{a.model}" + ("-quick" if a.quick else "") + (f"-{a.tag}" if a.tag else "")
+    extra = dict(item.split("=", 1) for item in a.policies)
+    for method in [*a.methods, *extra]:
+        if method in extra:
+            net = proxy.build(policy_keep(load_policy(extra[method]), ctx.graph))
+        elif method.startswith("tp-"):
             _, scope, imp = method.split("-")
             net = torch_pruning_net(ctx, imp, scope == "global", a.flops)
+        elif method == "sensitivity":
+            net = proxy.build(baselines.sensitivity_keep(ctx, progress=False))
+        elif method in baselines.HEURISTICS:
+            net = proxy.build(baselines.HEURISTICS[method](ctx))
         else:
-            if method == "sensitivity":
-                keep = baselines.sensitivity_keep(ctx, progress=False)
-            elif method in baselines.HEURISTICS:
-                keep = baselines.HEURISTICS[method](ctx)
-            else:
-                path = RESULTS / "policies" / f"{a.model}-{method}-{rt.precision}.json"
-                if not path.exists():
-                    print(f"{method:<22} skipped: no {path} (run bench/search_speed.py --methods {method})")
-                    continue
-                keep = policy_keep(load_policy(path), ctx.graph)
-            net = proxy.build(keep)
+            path = RESULTS / "policies" / f"{a.model}-{method}-{rt.precision}.json"
+            if not path.exists():
+                print(f"{method:<22} skipped: no {path} (run bench/search_speed.py --methods {method})")
+                continue
+            net = proxy.build(policy_keep(load_policy(path), ctx.graph))
         row = measure(method, net, ctx, calib, a)
         row["speedup_b1"] = base["latency_b1_ms"] / row["latency_b1_ms"]
         row["speedup_b64"] = base["latency_b64_ms"] / row["latency_b64_ms"]
         rows.append(row)
-    write_result(
-        f"policy_quality-{a.model}" + ("-quick" if a.quick else ""),
-        {"args": vars(a), "precision": rt.precision, "base": base, "rows": rows, "seconds": round(time.time() - t0, 1)},
-    )
+        payload = {"args": vars(a), "precision": rt.precision, "base": base, "rows": rows,
+                   "over_seeds": over_seeds(rows), "seconds": round(time.time() - t0, 1)}  # fmt: skip
+        write_result(name, payload)  # after every row: a stopped run keeps what it measured
+
+
+def over_seeds(rows: list[dict]) -> list[dict]:
+    """Mean and standard deviation of the rows named ``NAME@sK`` (K = seed), per NAME."""
+    import statistics
+
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        if "@s" in r["method"]:
+            groups.setdefault(r["method"].split("@s")[0], []).append(r)
+    out = []
+    for method, rs in groups.items():
+        row: dict = {"method": method, "seeds": len(rs)}
+        for key in ("heldout_acc", "test_acc", "ft_heldout_acc", "ft_test_acc", "macs_ratio"):
+            values = [r[key] for r in rs if key in r]
+            if values:
+                row[key] = statistics.fmean(values)
+                row[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        out.append(row)
+    return out
 
 
 if __name__ == "__main__":

@@ -110,7 +110,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", default=["resnet56", "mobilenetv2"])
     ap.add_argument("--methods", nargs="+", default=["ddpg"])
-    ap.add_argument("--precisions", nargs="+", default=["bf16"])
+    ap.add_argument("--precisions", nargs="+", default=["auto"])
     ap.add_argument("--episodes", type=int, default=400)
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--proxy-size", type=int, default=ProxyConfig.size)

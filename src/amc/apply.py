@@ -72,13 +72,14 @@ def check_policy(policy: Policy, base: Base, graph: UnitGraph, *, force: bool = 
             f"the policy was made for checkpoint {policy.checkpoint.get('path')} (sha256 {sha[:12]}...),"
             f" not {base.checkpoint}: pass that --checkpoint, or --force to apply it anyway"
         )
-    if policy.dataset != base.data.name:
+    fingerprint = policy.data.get("fingerprint")
+    same_files = bool(fingerprint) and fingerprint == base.data.fingerprint
+    if not force and policy.dataset != base.data.name and not same_files:
         raise AmcError(
             f"the policy was made on data set '{policy.dataset}', not '{base.data.name}': "
             "pass the same --data, or --force"
         )
-    fingerprint = policy.data.get("fingerprint")
-    if not force and fingerprint and base.data.fingerprint and fingerprint != base.data.fingerprint:
+    if not force and fingerprint and base.data.fingerprint and not same_files:
         raise AmcError(
             f"the data set at {base.data.spec} is named '{base.data.name}' but holds other files than the one "
             "the policy was searched on: pass the same --data, or --force"

@@ -5,9 +5,12 @@
   rounding does not waste budget; sparsities stay equal to within one channel).
 - ``global``: "pruning at a glance": every filter's L1 norm divided by its number of weights,
   pooled across units, the lowest removed until the budget is met, no unit beyond
-  ``max_sparsity``.
+  ``max_sparsity``, then topped up like uniform.
 - ``sensitivity``: prune one unit at a time at a few sparsities, measure held-out proxy
-  accuracy, then spend the budget where accuracy drops least per MAC saved.
+  accuracy, then spend the budget where accuracy drops least per MAC saved; topped up.
+
+Every policy returned spends its budget: channels are added back (``Budget.fill``) until the
+next one would break it.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ def global_keep(ctx: SearchContext) -> np.ndarray:
     while hi - lo > 1:
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if b.fits(keep_after(mid)) else (mid, hi)
-    return keep_after(lo) if b.fits(keep_after(lo)) else keep_after(hi)
+    return b.fill(keep_after(lo) if b.fits(keep_after(lo)) else keep_after(hi))
 
 
 def sensitivity_scan(
@@ -126,7 +129,7 @@ def sensitivity_keep(
     if best >= 0:  # the last step may overshoot: back it off to the least sparsity that fits
         s[best] = _least_fitting(b, s, best, previous)
         keep = b.keep(s)
-    return keep
+    return b.fill(keep)
 
 
 def _next_cut(b: Budget, s: np.ndarray, i: int, step: float, keep: np.ndarray) -> float:
