@@ -119,7 +119,7 @@ def main() -> None:
     ap.add_argument("--latency-seconds", type=float, default=2.0)
     ap.add_argument(
         "--methods",
-        nargs="+",
+        nargs="*",
         default=[
             *baselines.HEURISTICS,
             *(n for n in searcher_names() if get_searcher(n).learns),
