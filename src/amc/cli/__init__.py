@@ -16,6 +16,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from amc.cli import service
 from amc.cli.options import request_command
 from amc.errors import AmcError
 from amc.requests import ApplyRequest, CompareRequest, SearchRequest, TrainRequest, parse, read_toml
@@ -147,6 +148,10 @@ app.command("train", help="Train a base model (or adapt one with --init) and sav
 )
 
 
+app.command("serve")(service.serve)
+app.command("worker")(service.worker)
+
+
 @app.command()
 def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the built-in models with their MACs and parameters at 32x32."""
@@ -249,7 +254,7 @@ def main() -> None:
     try:
         from typer._click.exceptions import ClickException
     except ImportError:  # typer versions that use click itself
-        from click.exceptions import ClickException  # type: ignore[no-redef]
+        from click.exceptions import ClickException  # type: ignore[no-redef,assignment,unused-ignore]
 
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # CUDA_HOME notices
     logging.getLogger("optuna").setLevel(logging.WARNING)  # the entrance decides what is logged

@@ -72,14 +72,20 @@ class SearchSession:
             raise AssertionError(f"{self.run.method} policy is over the budget: {self.ctx.budget.ratio(keep):.4f}")
         return score(self.ctx.budget, keep, self.accuracy, self.run.reward)
 
-    def record(self, episode: Episode, actions: list[float] | None = None) -> None:
+    def stopped(self) -> bool:
+        """True when whoever started the search asked it to stop (the searcher should return)."""
+        return bool(self.run.should_stop and self.run.should_stop())
+
+    def record(self, episode: Episode, actions: list[float] | None = None) -> bool:
         """Add an evaluated policy to the study (``actions``: the environment's actions that
-        give it; computed from its sparsities when not given)."""
+        give it; computed from its sparsities when not given). Returns False when the search
+        should stop."""
         if actions is None:
             actions = self.env().actions_for(episode.sparsity)
         assert self.study is not None, "this searcher has no study"
         studies.record_trial(self.study, self.ctx.graph.names(), actions, episode, self.run.method, self.done)
         self.progress.update(episode.reward, episode.accuracy)
+        return not self.stopped()
 
 
 class Searcher(ABC):

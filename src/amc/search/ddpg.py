@@ -50,8 +50,8 @@ class DDPGSearcher(Searcher):
         if not done:
             env.add_demonstrations(demonstrations(session, run.demos)[: run.warmup])
 
-        def on_episode(actions: list[float], info: dict[str, Any]) -> None:
-            session.record(env.last_episode, actions)
+        def on_episode(actions: list[float], info: dict[str, Any]) -> bool:
+            return session.record(env.last_episode, actions)
 
         try:
             agent.learn(

@@ -8,7 +8,8 @@ lost, and ``amc compare`` can reuse it. The searchers themselves are in the regi
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ class SearchRun:
     demos: tuple[str, ...] = ("uniform", "global")
     sigma_final: float = 0.1
     sigma_decay: float | None = None
+    should_stop: Callable[[], bool] | None = field(default=None, compare=False)  # e.g. a cancelled service job
 
 
 def _fingerprint(ctx: SearchContext, run: SearchRun) -> dict[str, Any]:

@@ -28,7 +28,7 @@ class _SamplerSearcher(Searcher):
             while True:
                 trial = study.ask()
                 trial.set_user_attr("worker", studies.worker_id())
-                if _quota_reached(study, trial, session.run.episodes):
+                if _quota_reached(study, trial, session.run.episodes) or session.stopped():
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
                     break
                 try:
