@@ -257,7 +257,9 @@ def main() -> None:
         from click.exceptions import ClickException  # type: ignore[no-redef,assignment,unused-ignore]
 
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # CUDA_HOME notices
-    logging.getLogger("optuna").setLevel(logging.WARNING)  # the entrance decides what is logged
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the entrance, not a library module, decides
     try:
         app(args=_expand_multi_values(sys.argv[1:]), standalone_mode=False)
     except AmcError as exc:

@@ -98,7 +98,7 @@ def line_chart(series: dict[str, list[float]], title: str, width: int = 640, hei
     colours = ("#9bb", "#c33", "#36c")
     lines = []
     for (name, s), colour in zip(series.items(), colours):
-        pts = " ".join(f"{40 + (width - 50) * i / max(n - 1, 1):.1f},{10 + (height - 40) * (hi - v) / span:.1f}"
+        pts = " ".join(f"{40 + (width - 210) * i / max(n - 1, 1):.1f},{10 + (height - 40) * (hi - v) / span:.1f}"
                        for i, v in enumerate(s))  # fmt: skip
         lines.append(f"<polyline fill='none' stroke='{colour}' stroke-width='1.5' points='{pts}'/>")
         lines.append(f"<text x='{width - 150}' y='{20 + 14 * len(lines) // 2}' fill='{colour}' font-size='12'>"
