@@ -9,6 +9,7 @@ search's hot path). ``mask_channels`` zeroes the same channels instead, for equi
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -42,13 +43,19 @@ def prune_model(
     with torch.no_grad():
         for name, w in (weights or {}).items():
             modules[name].weight.copy_(w)
+    # every layer is cut once, with the union of what all units remove from it: indices are the
+    # unpruned layer's, so cutting unit by unit would shift the offsets of a concatenation's
+    # later inputs (and of a layer that several units feed)
+    cuts: dict[tuple[str, str], tuple[Callable[[nn.Module, list[int]], nn.Module], set[int]]] = {}
     for unit, keep_idx in zip(graph.units, kept):
         removed = _removed(unit.channels, keep_idx)
         if len(removed) == 0:
             continue
         for mem in unit.members:
-            idxs = mem.index_map[removed].reshape(-1).tolist()
-            mem.handler(modules[mem.module], idxs)
+            _, idxs = cuts.setdefault((mem.module, mem.dim), (mem.handler, set()))
+            idxs.update(int(i) for i in mem.index_map[removed].reshape(-1))
+    for (name, _dim), (handler, idxs) in cuts.items():
+        handler(modules[name], sorted(idxs))
     return model
 
 

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import warnings
+
 import numpy as np
 import torch
 import torch_pruning as tp
@@ -111,9 +113,14 @@ class UnitGraph:
             raise AmcError(f"the model has no module '{head}' (its ModelSpec's classifier): name the output layer")
         last = self._modules[head]
         found = []
+        skipped: list[str] = []
         for group in self.dg.get_all_groups(root_module_types=list(PRUNABLE_TYPES), ignored_layers=[last]):
             members, producers, has_dw = self._members(group)
             if not producers:
+                continue
+            unsafe = self._unsafe_reason(members)
+            if unsafe:
+                skipped.append(f"{min(producers, key=lambda n: order[n])} ({unsafe})")
                 continue
             kind = "residual" if len(producers) > 1 else ("expanded" if has_dw else "single")
             if kind == "residual" and not residual:
@@ -123,11 +130,28 @@ class UnitGraph:
             root = min(producers, key=lambda n: order[n])
             info = self.layers[order[root]]
             found.append((order[root], root, info, kind, members))
+        if skipped:
+            warnings.warn(
+                f"amc leaves {len(skipped)} channel group(s) unpruned that it cannot cut safely: "
+                + "; ".join(skipped[:5])
+                + (" ..." if len(skipped) > 5 else ""),
+                stacklevel=3,
+            )
         found.sort(key=lambda t: t[0])
         return [
             Unit(i, name, info.out_channels, kind, info, tuple(members))
             for i, (_, name, info, kind, members) in enumerate(found)
         ]
+
+    def _unsafe_reason(self, members: list[Member]) -> str | None:
+        """Why a group cannot be cut exactly (None if it can): grouped convolutions that are not
+        depthwise need the same number of channels removed from every group, which a top-k over
+        the unit does not guarantee."""
+        for mem in members:
+            m = self._modules[mem.module]
+            if isinstance(m, nn.Conv2d) and m.groups > 1 and not _is_depthwise(m):
+                return f"grouped convolution {mem.module} with {m.groups} groups"
+        return None
 
     def _members(self, group: Any) -> tuple[list[Member], list[str], bool]:
         names = self.dg._module2name
