@@ -15,11 +15,10 @@ also offers groups coupled through residual additions, where the model allows it
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-import warnings
 
 import numpy as np
 import torch

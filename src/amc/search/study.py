@@ -32,6 +32,7 @@ __all__ = [
     "best_trial",
     "default_study_name",
     "StudyExists",
+    "pid_alive",
 ]
 
 
@@ -127,7 +128,8 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True if a process with this id runs on this host."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -145,7 +147,7 @@ def fail_dead_trials(study: optuna.Study) -> int:
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = str(t.user_attrs.get("worker", ""))
         w_host, _, pid = worker.rpartition(":")
-        if w_host == host and pid.isdigit() and not _alive(int(pid)):
+        if w_host == host and pid.isdigit() and not pid_alive(int(pid)):
             study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
             failed += 1
     return failed

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from amc.errors import AmcError
+from amc.search.study import pid_alive
 from amc.service.store import Job, JobStore
 
 __all__ = ["Worker", "default_threads"]
@@ -27,22 +28,12 @@ def _workers_dir() -> Path:
     return Path(tempfile.gettempdir()) / "amc-workers"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def default_threads() -> int:
     """This machine's cores divided by the amc workers running on it (this one included)."""
     folder = _workers_dir()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / str(os.getpid())).touch()
-    live = [p for p in folder.iterdir() if p.name.isdigit() and _alive(int(p.name))]
+    live = [p for p in folder.iterdir() if p.name.isdigit() and pid_alive(int(p.name))]
     return max(1, (os.cpu_count() or 1) // max(1, len(live)))
 
 
