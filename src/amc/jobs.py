@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from amc.policy import Policy
-from amc.requests import ApplyRequest, CompareRequest, SearchRequest, TrainRequest, data_spec
+from amc.requests import ApplyRequest, CompareRequest, ExportRequest, SearchRequest, TrainRequest, data_spec
 from amc.runtime import Runtime
 
 if TYPE_CHECKING:
     from amc.search.context import SearchSettings
     from amc.search.runner import SearchRun
 
-__all__ = ["search_settings", "search_run", "run_search_request", "run_apply", "run_compare", "run_train"]
+__all__ = ["search_settings", "search_run", "run_search_request", "run_apply", "run_compare", "run_train", "run_export"]
 
 
 def search_settings(req: SearchRequest) -> SearchSettings:
@@ -109,7 +109,14 @@ def run_apply(req: ApplyRequest) -> tuple[dict[str, Any], Path]:
         criterion=req.criterion,
         iterative=req.iterative,
     )
-    return apply_policy(pol, base, graph, cfg, out, force=req.force), out
+    metrics = apply_policy(pol, base, graph, cfg, out, force=req.force)
+    if req.onnx:
+        from amc.export import export_model
+        from amc.pruned import load_pruned
+
+        net, _ = load_pruned(out / "pruned.pt")
+        metrics["onnx"] = export_model(net, graph.input_size, out / "pruned.onnx", "onnx")
+    return metrics, out
 
 
 def run_compare(req: CompareRequest, command: str | None = None) -> list[dict[str, Any]]:
@@ -187,3 +194,12 @@ def run_train(req: TrainRequest) -> dict[str, Any]:
         "precision": rt.precision,
         "epochs": req.epochs,
     }
+
+
+def run_export(req: ExportRequest) -> dict[str, Any]:
+    """Export ``req.source`` as ``req.format``; returns what was written and checked."""
+    from amc.export import export_model, load_network
+
+    net, size, what = load_network(req.source, req.model, req.trust_checkpoint)
+    out = Path(req.out) if req.out else Path(req.source).with_suffix("." + req.format)
+    return {"source": req.source, "network": what, **export_model(net, size, out, req.format)}

@@ -24,6 +24,7 @@ __all__ = [
     "ApplyRequest",
     "CompareRequest",
     "TrainRequest",
+    "ExportRequest",
     "REQUESTS",
     "parse",
     "read_toml",
@@ -159,6 +160,7 @@ class ApplyRequest(Request):
     iterative: int = Field(1, ge=1, le=64, description="reach the policy in K cuts, fine-tuning between them")
     latency: bool = Field(True, description="measure latency")
     out: str | None = Field(None, description="output folder (default runs/apply/POLICY_NAME)")
+    onnx: bool = Field(True, description="also write pruned.onnx (checked against torch with onnxruntime)")
     force: bool = Field(False, description="apply a policy made for another checkpoint or data set")
     seed: int = Field(0, ge=0, description="random seed")
     device: str = Field("auto", description="cpu, cuda, cuda:N or auto")
@@ -209,11 +211,22 @@ class TrainRequest(_BaseJob):
     out: str | None = Field(None, description="output checkpoint (default: the base cache)")
 
 
+class ExportRequest(Request):
+    """``amc export``: a pruned model (``pruned.pt``) or a base checkpoint as ONNX or torch.export."""
+
+    source: str = Field(description="pruned.pt written by amc apply, or a base checkpoint (with --model)")
+    format: Literal["onnx", "pt2"] = Field("onnx", description="onnx (dynamic batch) or pt2 (torch.export)")
+    model: str | None = Field(None, description="the architecture of a base checkpoint")
+    out: str | None = Field(None, description="output file (default: the source with .onnx / .pt2)")
+    trust_checkpoint: bool = Field(False, description="allow a legacy pickled checkpoint (runs its code)")
+
+
 REQUESTS: dict[str, type[Request]] = {
     "search": SearchRequest,
     "apply": ApplyRequest,
     "compare": CompareRequest,
     "train": TrainRequest,
+    "export": ExportRequest,
 }
 
 

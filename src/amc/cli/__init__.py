@@ -19,7 +19,7 @@ import typer
 from amc.cli import service
 from amc.cli.options import request_command
 from amc.errors import AmcError
-from amc.requests import ApplyRequest, CompareRequest, SearchRequest, TrainRequest, parse, read_toml
+from amc.requests import ApplyRequest, CompareRequest, ExportRequest, SearchRequest, TrainRequest, parse, read_toml
 
 __all__ = ["app", "main"]
 
@@ -148,6 +148,23 @@ app.command("train", help="Train a base model (or adapt one with --init) and sav
 )
 
 
+def _export(given: dict[str, Any]) -> None:
+    from amc.jobs import run_export
+
+    r = run_export(parse(ExportRequest, given))
+    typer.echo(
+        f"{r['network']} -> {r['path']} ({r['format']}; max |difference| to torch {r['max_abs_difference']:.1e})"
+    )
+
+
+SOURCE_ARG = inspect.Parameter(
+    "source",
+    inspect.Parameter.KEYWORD_ONLY,
+    annotation=Annotated[str, typer.Argument(help="pruned.pt from amc apply, or a base checkpoint", metavar="SOURCE")],
+)
+app.command("export", help="Export a pruned model or a base checkpoint to ONNX (dynamic batch) or torch.export.")(
+    request_command(ExportRequest, _export, extra=(SOURCE_ARG,), skip=("source",))
+)
 app.command("serve")(service.serve)
 app.command("worker")(service.worker)
 
