@@ -75,6 +75,7 @@ def test_amc_apply_on_a_committed_example(shared, tmp_path):
             "--finetune-epochs",
             "0",
             "--no-latency",
+            "--no-onnx",
             "--calib-images",
             "500",
             "--out",
