@@ -18,6 +18,7 @@ SCRIPTS = {
     "engine_baselines.py": "engine_baselines-resnet20-quick.json",
     "structured_vs_unstructured.py": "structured_vs_unstructured-resnet20-quick.json",
     "iterative_vs_oneshot.py": "iterative_vs_oneshot-resnet20-quick.json",
+    "workers_throughput.py": "workers_throughput-quick.json",
 }
 
 
