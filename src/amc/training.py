@@ -17,6 +17,7 @@ from torch import nn
 from tqdm import tqdm
 
 from amc.data import Split, batches
+from amc.progress import Progress
 from amc.runtime import Runtime
 
 __all__ = ["evaluate", "TrainConfig", "train", "finetune", "eval_batch_size"]
@@ -112,7 +113,7 @@ def train(
     if teacher is not None:
         teacher.eval()
     step, epoch = 0, 0
-    bar = tqdm(total=steps, desc=desc, unit="batch", disable=None)
+    bar = Progress(steps, desc, "batch")  # a bar on a terminal, steady lines in a log
     while step < steps:
         model.train()
         for x, y in batches(
@@ -132,8 +133,7 @@ def train(
             opt.step()
             sched.step()
             step += 1
-            bar.update(1)
-            bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
+            bar.update(1, epoch=epoch + 1, loss=f"{loss.item():.3f}")
             if step >= steps:
                 break
         if on_epoch_end is not None:
