@@ -66,3 +66,11 @@ def test_progress_reaches_a_log_without_a_terminal(search_args, tmp_path):
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("random resnet20:")]
     assert len(lines) >= 3, r.stderr  # every few percent, not only at the end
     assert "6/6 episode (100%)" in lines[-1] and "best_acc=" in lines[-1]
+
+
+def test_training_progress_reaches_a_log(tiny_data, tmp_path):
+    r = amc("train", "--model", "resnet20", "--data", str(tiny_data), "--epochs", "2", "--batch-size", "8",
+            "--precision", "fp32", "--out", str(tmp_path / "b.pt"), cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("training resnet20:")]
+    assert len(lines) >= 3 and "(100%)" in lines[-1] and "loss=" in lines[-1], r.stderr
