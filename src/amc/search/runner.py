@@ -39,11 +39,11 @@ class SearchRun:
     out: Path = Path("policies/best.json")
     runs_dir: Path = Path("runs")
     progress: bool = True
-    projection: str = "spread"
+    projection: str = "amc"
     fill: bool = True
-    demos: tuple[str, ...] = ("uniform", "global")
+    demos: tuple[str, ...] = ()
     sigma_final: float = 0.1
-    sigma_decay: float | None = None
+    sigma_decay: float | None = 0.95
     should_stop: Callable[[], bool] | None = field(default=None, compare=False)  # e.g. a cancelled service job
 
 
