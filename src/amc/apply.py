@@ -44,6 +44,7 @@ class ApplyConfig:
     seed: int = 0
     criterion: str | None = None
     iterative: int = 1
+    onnx: bool = False  # also write pruned.onnx (amc apply's default is on)
 
 
 def check_policy(policy: Policy, base: Base, graph: UnitGraph, *, force: bool = False) -> None:
@@ -158,6 +159,10 @@ def apply_policy(
         for bs in (1, 64):
             metrics[f"base_latency_b{bs}_ms"] = 1e3 * measure_latency(base.model, rt, bs, graph.input_size)
             metrics[f"pruned_latency_b{bs}_ms"] = 1e3 * measure_latency(net, rt, bs, graph.input_size)
+    if cfg.onnx:
+        from amc.export import export_model
+
+        metrics["onnx"] = export_model(net, graph.input_size, out_dir / "pruned.onnx", "onnx")
     metrics["seconds"] = round(time.time() - t0, 1)
     _save(out_dir, net, policy, base, graph, keep, metrics)
     return metrics

@@ -95,14 +95,14 @@ def onnx_max_difference(net: nn.Module, path: Path, input_size: tuple[int, ...])
 def load_network(source: str, model: str | None, trust: bool = False) -> tuple[nn.Module, tuple[int, ...], str]:
     """``(network, input size, description)`` from an ``amc apply`` output (``pruned.pt``) or a
     base checkpoint (then ``model`` names its architecture)."""
-    from amc.pruned import FORMAT, load_pruned
+    from amc.pruned import FORMAT, pruned_from
 
     path = Path(source)
     if not path.is_file():
         raise AmcError(f"{source} does not exist: pass a pruned.pt written by amc apply, or a base checkpoint")
     head = torch.load(path, map_location="cpu", weights_only=True) if path.suffix in (".pt", ".pth") else None
     if isinstance(head, dict) and head.get("format") == FORMAT:
-        net, meta = load_pruned(path)
+        net, meta = pruned_from(head)  # already read: not loaded twice
         return net, tuple(meta["input_size"]), f"pruned {meta['model']}"
     if model is None:
         raise AmcError(f"{source} is a base checkpoint, not a pruned model: pass --model to name its architecture")

@@ -7,6 +7,8 @@ the entrance prints or stores; none of them prints.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,17 +75,26 @@ def search_run(req: SearchRequest, progress: bool = True) -> SearchRun:
     )
 
 
-def run_search_request(req: SearchRequest, progress: bool = True) -> Policy:
-    """Search as ``req`` says and write its best policy; returns the policy."""
+def run_search_request(
+    req: SearchRequest,
+    progress: bool = True,
+    *,
+    runs_dir: Path | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    default_threads: int | None = None,
+) -> Policy:
+    """Search as ``req`` says and write its best policy; returns the policy. The service's worker
+    also sets where agent checkpoints go, a stop flag and its share of the cores."""
     from amc.pruning.criteria import get_criterion
     from amc.search.base import get_searcher
     from amc.search.context import build_context
     from amc.search.runner import run_search
 
     get_searcher(req.method), get_criterion(req.criterion)  # unknown names fail before any work
-    rt = Runtime.create(req.device, req.precision, req.threads)
+    rt = Runtime.create(req.device, req.precision, req.threads or default_threads)
     ctx = build_context(search_settings(req), rt)
-    return run_search(ctx, search_run(req, progress))
+    run = replace(search_run(req, progress), should_stop=should_stop)
+    return run_search(ctx, replace(run, runs_dir=runs_dir) if runs_dir is not None else run)
 
 
 def run_apply(req: ApplyRequest) -> tuple[dict[str, Any], Path]:
@@ -108,15 +119,9 @@ def run_apply(req: ApplyRequest) -> tuple[dict[str, Any], Path]:
         seed=req.seed,
         criterion=req.criterion,
         iterative=req.iterative,
+        onnx=req.onnx,
     )
-    metrics = apply_policy(pol, base, graph, cfg, out, force=req.force)
-    if req.onnx:
-        from amc.export import export_model
-        from amc.pruned import load_pruned
-
-        net, _ = load_pruned(out / "pruned.pt")
-        metrics["onnx"] = export_model(net, graph.input_size, out / "pruned.onnx", "onnx")
-    return metrics, out
+    return apply_policy(pol, base, graph, cfg, out, force=req.force), out
 
 
 def run_compare(req: CompareRequest, command: str | None = None) -> list[dict[str, Any]]:

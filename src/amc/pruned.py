@@ -21,7 +21,7 @@ from amc.models import build_model, get_spec
 from amc.pruning.prune import prune_model
 from amc.pruning.units import UnitGraph
 
-__all__ = ["FORMAT", "save_pruned", "load_pruned"]
+__all__ = ["FORMAT", "save_pruned", "load_pruned", "pruned_from"]
 
 FORMAT = "amc-pruned"
 
@@ -40,6 +40,11 @@ def load_pruned(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
         raise AmcError(f"{path} is not a readable pruned model ({type(exc).__name__}): re-run amc apply") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise AmcError(f"{path} is not an amc pruned model: pass the pruned.pt written by amc apply")
+    return pruned_from(obj)
+
+
+def pruned_from(obj: dict[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
+    """``(model, meta)`` from the loaded content of a pruned-model file."""
     meta = obj["meta"]
     base = build_model(meta["model"], meta["num_classes"])
     graph = UnitGraph(
@@ -51,5 +56,5 @@ def load_pruned(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     )
     kept = [np.arange(int(k)) for k in meta["keep"]]
     model = prune_model(base, graph, kept)
-    load_weights(model, obj["state_dict"], source=f"pruned model {path}")
+    load_weights(model, obj["state_dict"], source=f"pruned model {meta['model']}")
     return model.eval(), meta

@@ -129,11 +129,13 @@ def _train(given: dict[str, Any]) -> None:
     )
 
 
-POLICY_ARG = inspect.Parameter(
-    "policy",
-    inspect.Parameter.KEYWORD_ONLY,
-    annotation=Annotated[str, typer.Argument(help="a policy JSON written by amc search", metavar="POLICY")],
-)
+def _argument(name: str, help_text: str) -> inspect.Parameter:
+    """A positional argument for a generated command (the request field it fills is skipped)."""
+    ann = Annotated[str, typer.Argument(help=help_text, metavar=name.upper())]
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=ann)
+
+
+POLICY_ARG = _argument("policy", "a policy JSON written by amc search")
 app.command("search", help="Search a per-unit pruning policy that meets a MACs (or parameter) budget.")(
     request_command(SearchRequest, _search, extra=(ENV_OPTION,))
 )
@@ -157,11 +159,7 @@ def _export(given: dict[str, Any]) -> None:
     )
 
 
-SOURCE_ARG = inspect.Parameter(
-    "source",
-    inspect.Parameter.KEYWORD_ONLY,
-    annotation=Annotated[str, typer.Argument(help="pruned.pt from amc apply, or a base checkpoint", metavar="SOURCE")],
-)
+SOURCE_ARG = _argument("source", "pruned.pt from amc apply, or a base checkpoint")
 app.command("export", help="Export a pruned model or a base checkpoint to ONNX (dynamic batch) or torch.export.")(
     request_command(ExportRequest, _export, extra=(SOURCE_ARG,), skip=("source",))
 )

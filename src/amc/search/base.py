@@ -47,8 +47,9 @@ class SearchSession:
     progress: Progress = field(init=False)
 
     def __post_init__(self) -> None:
+        self._next_episode = self.done  # numbers the episodes record() adds, without a query per episode
         self.progress = Progress(
-            self.run.episodes, self.done, f"{self.run.method} {self.ctx.settings.model}", self.run.progress
+            self.run.episodes, self._next_episode, f"{self.run.method} {self.ctx.settings.model}", self.run.progress
         )
 
     @property
@@ -83,7 +84,8 @@ class SearchSession:
         if actions is None:
             actions = self.env().actions_for(episode.sparsity)
         assert self.study is not None, "this searcher has no study"
-        studies.record_trial(self.study, self.ctx.graph.names(), actions, episode, self.run.method, self.done)
+        studies.record_trial(self.study, self.ctx.graph.names(), actions, episode, self.run.method, self._next_episode)
+        self._next_episode += 1
         self.progress.update(episode.reward, episode.accuracy)
         return not self.stopped()
 

@@ -87,19 +87,12 @@ class Worker:
 
     def _search(self, job: Job, cancelled: threading.Event) -> dict[str, Any]:
         import json
-        from dataclasses import replace
 
-        from amc.jobs import search_run, search_settings
+        from amc.jobs import run_search_request
         from amc.requests import SearchRequest, parse
-        from amc.runtime import Runtime
-        from amc.search.context import build_context
-        from amc.search.runner import run_search
 
         out = self.runs_dir / job.id / "policy.json"
         req = parse(SearchRequest, {**job.request, "storage": self.storage, "study": job.study, "resume": True,
                                     "out": str(out)})  # fmt: skip
-        rt = Runtime.create(req.device, req.precision, req.threads or default_threads())
-        ctx = build_context(search_settings(req), rt)
-        run = replace(search_run(req, progress=True), runs_dir=self.runs_dir, should_stop=cancelled.is_set)
-        run_search(ctx, run)
+        run_search_request(req, runs_dir=self.runs_dir, should_stop=cancelled.is_set, default_threads=default_threads())
         return dict(json.loads(out.read_text()))
