@@ -23,7 +23,7 @@ from amc.pruned import save_pruned
 from amc.pruning.budget import kept_channels
 from amc.pruning.build import BuildConfig, NetworkBuilder
 from amc.pruning.units import UnitGraph
-from amc.training import TrainConfig, evaluate, train
+from amc.training import TrainConfig, evaluate
 
 __all__ = ["ApplyConfig", "check_policy", "policy_keep", "apply_policy"]
 
@@ -45,6 +45,8 @@ class ApplyConfig:
     criterion: str | None = None
     iterative: int = 1
     onnx: bool = False  # also write pruned.onnx (amc apply's default is on)
+    curve: bool = True  # score held-out and test after every fine-tuning epoch (curve.json)
+    distill_weight: float = 0.7  # the KL term's share of the loss when distilling
 
 
 def check_policy(policy: Policy, base: Base, graph: UnitGraph, *, force: bool = False) -> None:
@@ -144,9 +146,14 @@ def apply_policy(
     }
     metrics.update(_measure(base.model, base, "base_"))
     metrics.update(_measure(net, base, "pruned_"))
-    net = _finetune(net, policy, base, graph, keep, cfg)
-    if cfg.iterative > 1 or cfg.finetune_epochs > 0:
+    net, curve = _finetune(net, policy, base, graph, keep, cfg, out_dir)
+    if curve and {"heldout_acc", "test_acc"} <= set(curve[-1]):  # the last epoch's scores are the final ones
+        metrics.update({f"finetuned_{s}_acc": curve[-1][f"{s}_acc"] for s in ("heldout", "test")})
+    elif cfg.iterative > 1 or cfg.finetune_epochs > 0:
         metrics.update(_measure(net, base, "finetuned_"))
+    if curve:
+        metrics["curve"] = curve
+        metrics["finetune_seconds"] = curve[-1]["seconds"]
     if policy.structure == "weights":
         from amc.pruning.unstructured import make_permanent, nonzero_fraction
 
@@ -189,9 +196,10 @@ def _cut(policy: Policy, base: Base, graph: UnitGraph, cfg: ApplyConfig) -> tupl
 
 
 def _finetune(
-    net: nn.Module, policy: Policy, base: Base, graph: UnitGraph, keep: np.ndarray, cfg: ApplyConfig
-) -> nn.Module:
-    """Fine-tune ``net`` (or, with ``cfg.iterative`` > 1, rebuild it in steps from the base)."""
+    net: nn.Module, policy: Policy, base: Base, graph: UnitGraph, keep: np.ndarray, cfg: ApplyConfig, out_dir: Path
+) -> tuple[nn.Module, list[dict[str, Any]]]:
+    """Fine-tune ``net`` (or, with ``cfg.iterative`` > 1, rebuild it in steps from the base);
+    returns it and the per-epoch curve (empty when there is none)."""
     rt = base.runtime
     if cfg.iterative > 1:
         from amc.iterative import IterativeConfig, prune_iteratively
@@ -204,17 +212,30 @@ def _finetune(
             calib_images=cfg.calib_images,
             seed=cfg.seed,
         )
-        return prune_iteratively(base.model, graph, keep, base.data, rt, icfg)
-    if cfg.finetune_epochs > 0:
-        tcfg = TrainConfig(
-            epochs=cfg.finetune_epochs,
-            lr=cfg.lr,
-            schedule="cosine",
-            seed=cfg.seed,
-            distill_weight=0.7 if cfg.distill else 0.0,
-        )
-        train(net, base.data.train, rt, tcfg, teacher=base.model if cfg.distill else None, desc="fine-tuning")
-    return net
+        return prune_iteratively(base.model, graph, keep, base.data, rt, icfg), []
+    if cfg.finetune_epochs <= 0:
+        return net, []
+    from amc.finetuning import FinetuneJob, run_finetune
+
+    tcfg = TrainConfig(
+        epochs=cfg.finetune_epochs,
+        lr=cfg.lr,
+        schedule="cosine",
+        seed=cfg.seed,
+        distill_weight=cfg.distill_weight if cfg.distill else 0.0,
+    )
+    training = {k: v for k, v in asdict(cfg).items() if k not in ("latency", "onnx", "curve")}
+    job = FinetuneJob(
+        cfg=tcfg,
+        train_split=base.data.train,
+        runtime=rt,
+        out_dir=out_dir,
+        identity={"policy": policy.to_json(), "checkpoint": base.checkpoint_sha256, "config": training},
+        splits={"heldout": base.data.split("heldout"), "test": base.data.split("test")},
+        teacher=base.model if cfg.distill else None,
+        curve=cfg.curve,
+    )
+    return net, run_finetune(net, job)
 
 
 def _save(

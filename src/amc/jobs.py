@@ -120,6 +120,8 @@ def run_apply(req: ApplyRequest) -> tuple[dict[str, Any], Path]:
         criterion=req.criterion,
         iterative=req.iterative,
         onnx=req.onnx,
+        curve=req.curve,
+        distill_weight=req.distill_weight,
     )
     return apply_policy(pol, base, graph, cfg, out, force=req.force), out
 

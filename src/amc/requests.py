@@ -48,6 +48,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     "spread": {"projection": "spread", "fill": True, "demos": ["uniform", "global"], "sigma_decay": None},
 }
 
+# Fine-tuning recipes for amc apply. short: the quick fine-tuning every comparison uses. recover: the recipe that
+# brings a pruned network back to its base (measured: docs/experiments/finetune-recipe): a longer cosine schedule
+# from a higher learning rate with knowledge distillation from the unpruned base; crop-and-flip augmentation as always.
+RECIPES: dict[str, dict[str, Any]] = {
+    "short": {},
+    "recover": {"finetune_epochs": 12, "lr": 0.02, "distill": True},
+}
+
 
 def data_spec(data: str | None) -> str:
     """The data set a job uses: ``data``, else ``$AMC_DATA``, else ``cifar10``."""
@@ -157,9 +165,14 @@ class ApplyRequest(Request):
     policy: str = Field(description="a policy JSON written by amc search")
     checkpoint: str | None = Field(None, description="base weights (default: the policy's)")
     data: str | None = Field(None, description="data set (default: the policy's, then $AMC_DATA)")
+    recipe: Literal["short", "recover"] = Field(
+        "short", description="fine-tuning defaults: short (1 epoch) or recover (12 epochs, distilled)"
+    )
     finetune_epochs: float = Field(1.0, ge=0, description="cosine-LR fine-tuning epochs (0 = none)")
     lr: float = Field(0.01, gt=0, description="initial fine-tuning learning rate")
     distill: bool = Field(False, description="distil from the unpruned model while fine-tuning")
+    distill_weight: float = Field(0.7, ge=0, le=1, description="the distillation term's share of the loss")
+    curve: bool = Field(True, description="score held-out and test after every epoch (curve.json)")
     calib_images: int = Field(2000, ge=0, description="training images for BN recalibration (0 = off)")
     criterion: str | None = Field(None, description="channel criterion (default: the policy's)")
     iterative: int = Field(1, ge=1, le=64, description="reach the policy in K cuts, fine-tuning between them")
@@ -172,6 +185,13 @@ class ApplyRequest(Request):
     precision: Precision = Field("auto", description="auto, bf16 or fp32")
     threads: int | None = Field(None, ge=1, le=1024, description="CPU threads")
     trust_checkpoint: bool = Field(False, description="allow a legacy pickled checkpoint (runs its code)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _recipe(cls, values: Any) -> Any:
+        if isinstance(values, dict) and values.get("recipe") in RECIPES:
+            values = {**RECIPES[values["recipe"]], **values}
+        return values
 
 
 class CompareRequest(_BaseJob):

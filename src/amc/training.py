@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -97,12 +98,15 @@ def train(
     *,
     teacher: nn.Module | None = None,
     desc: str = "training",
-    on_epoch_end: Callable[[int], None] | None = None,
+    on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> nn.Module:
     """Train ``model`` in place on ``split`` with augmentation; returns it in eval mode.
 
     ``cfg.epochs`` may be fractional (e.g. 0.1 of an epoch for a quick test). ``on_epoch_end``
-    is called with the finished epoch's index (for checkpoints).
+    is called with the finished epoch's index and the loop's state (``epoch``, ``step``,
+    ``optimizer``, ``scheduler``: what ``resume`` takes, with the model's own weights restored
+    by the caller, to continue after that epoch exactly as if never stopped).
     """
     per_epoch = math.ceil(len(split) / cfg.batch_size)
     steps = max(1, int(round(cfg.epochs * per_epoch)))
@@ -110,10 +114,14 @@ def train(
         model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=True
     )
     sched = _scheduler(opt, cfg, steps)
+    step, epoch = 0, 0
+    if resume is not None:
+        opt.load_state_dict(resume["optimizer"])
+        sched.load_state_dict(resume["scheduler"])
+        step, epoch = int(resume["step"]), int(resume["epoch"])
     if teacher is not None:
         teacher.eval()
-    step, epoch = 0, 0
-    bar = Progress(steps, desc, "batch")  # a bar on a terminal, steady lines in a log
+    bar = Progress(steps, desc, "batch", initial=step)  # a bar on a terminal, steady lines in a log
     while step < steps:
         model.train()
         for x, y in batches(
@@ -136,9 +144,10 @@ def train(
             bar.update(1, epoch=epoch + 1, loss=f"{loss.item():.3f}")
             if step >= steps:
                 break
-        if on_epoch_end is not None:
-            on_epoch_end(epoch)
         epoch += 1
+        if on_epoch_end is not None:
+            state = {"epoch": epoch, "step": step, "optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
+            on_epoch_end(epoch - 1, state)
     bar.close()
     return model.eval()
 
