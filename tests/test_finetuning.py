@@ -1,0 +1,73 @@
+"""Fine-tuning as amc apply runs it: a curve per epoch, and a run stopped after an epoch that
+continues to exactly the weights of an uninterrupted run."""
+
+import json
+
+import pytest
+import torch
+
+import amc.finetuning as finetuning
+from amc.apply import ApplyConfig, apply_policy
+from amc.errors import AmcError
+from amc.pruned import load_pruned
+from amc.requests import ApplyRequest, parse
+
+
+def _cfg(**kw):
+    return ApplyConfig(finetune_epochs=3, lr=0.05, calib_images=20, latency=False, **kw)
+
+
+def test_curve_has_one_point_per_epoch(ctx, policy, tmp_path):
+    metrics = apply_policy(policy, ctx.base, ctx.graph, _cfg(distill=True), tmp_path, progress=False)
+    curve = json.loads((tmp_path / "curve.json").read_text())
+    assert [p["epoch"] for p in curve] == [1, 2, 3]
+    assert all({"heldout_acc", "test_acc", "seconds"} <= set(p) for p in curve)
+    assert metrics["finetuned_test_acc"] == curve[-1]["test_acc"]
+    assert metrics["curve"] == curve
+    assert not (tmp_path / finetuning.STATE_FILE).exists()  # removed once the run ended
+
+
+def test_interrupted_finetuning_resumes_to_the_same_weights(ctx, policy, tmp_path, monkeypatch):
+    apply_policy(policy, ctx.base, ctx.graph, _cfg(), tmp_path / "whole", progress=False)
+    real_save = finetuning._save_state
+    calls = []
+
+    def save_then_stop(*args, **kw):
+        real_save(*args, **kw)
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(finetuning, "_save_state", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        apply_policy(policy, ctx.base, ctx.graph, _cfg(), tmp_path / "stopped", progress=False)
+    assert (tmp_path / "stopped" / finetuning.STATE_FILE).exists()
+    assert not (tmp_path / "stopped" / "pruned.pt").exists()
+    monkeypatch.setattr(finetuning, "_save_state", real_save)
+    metrics = apply_policy(policy, ctx.base, ctx.graph, _cfg(), tmp_path / "stopped", progress=False)
+    assert [p["epoch"] for p in metrics["curve"]] == [1, 2, 3]
+    whole, _ = load_pruned(tmp_path / "whole" / "pruned.pt")
+    resumed, _ = load_pruned(tmp_path / "stopped" / "pruned.pt")
+    for k, v in whole.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k]), k
+
+
+def test_state_of_another_run_is_refused(ctx, policy, tmp_path, monkeypatch):
+    def stop(*args, **kw):
+        raise KeyboardInterrupt
+
+    real_save = finetuning._save_state
+    monkeypatch.setattr(finetuning, "_save_state", lambda *a, **k: (real_save(*a, **k), stop()))
+    with pytest.raises(KeyboardInterrupt):
+        apply_policy(policy, ctx.base, ctx.graph, _cfg(), tmp_path, progress=False)
+    monkeypatch.setattr(finetuning, "_save_state", real_save)
+    with pytest.raises(AmcError, match="another run.*another --out"):
+        apply_policy(policy, ctx.base, ctx.graph, _cfg(distill=True), tmp_path, progress=False)
+
+
+def test_recipe_sets_defaults_that_flags_override():
+    req = parse(ApplyRequest, {"policy": "p.json", "recipe": "recover"})
+    assert (req.finetune_epochs, req.lr, req.distill) == (12, 0.02, True)
+    req = parse(ApplyRequest, {"policy": "p.json", "recipe": "recover", "finetune_epochs": "5"})
+    assert (req.finetune_epochs, req.distill) == (5, True)
+    assert parse(ApplyRequest, {"policy": "p.json"}).finetune_epochs == 1.0
