@@ -20,7 +20,7 @@ from amc.errors import AmcError
 from amc.models.cifar_resnet import CifarResNet
 from amc.models.torchvision_cifar import mobilenetv2, resnet18, vgg19
 
-__all__ = ["ModelSpec", "UnitRule", "BUILTIN", "register", "build_model", "get_spec"]
+__all__ = ["ModelSpec", "UnitRule", "BUILTIN", "register", "build_model", "get_spec", "refuse_transformers"]
 
 UnitRule = Literal["inner", "expanded"]
 UNIT_RULES: tuple[str, ...] = ("inner", "expanded")
@@ -30,8 +30,8 @@ UNIT_RULES: tuple[str, ...] = ("inner", "expanded")
 class ModelSpec:
     """How to build a model and which of its channel groups are prunable units.
 
-    ``factory``: ``num_classes -> nn.Module`` (a factory without a ``num_classes`` parameter
-    is called with no arguments).
+    ``factory``: ``num_classes -> nn.Module`` (a factory with neither a ``num_classes`` parameter
+    nor ``**kwargs`` is called with no arguments).
     ``unit_rule``:
       - ``"inner"``: groups whose channels are produced by exactly one (non-depthwise)
         convolution, i.e. the inside of residual blocks and plain chains (the AMC choice).
@@ -60,13 +60,30 @@ class ModelSpec:
 
     def build(self, num_classes: int = 10) -> nn.Module:
         try:
-            takes_classes = "num_classes" in inspect.signature(self.factory).parameters
+            params = inspect.signature(self.factory).parameters
+            # torchvision's builders take num_classes through **kwargs
+            takes_classes = "num_classes" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
         except (TypeError, ValueError):  # builtins without a signature
             takes_classes = True
         model = self.factory(num_classes=num_classes) if takes_classes else self.factory()
         if not isinstance(model, nn.Module):
             raise AmcError(f"model factory '{self.name}' returned {type(model).__name__}, not a torch.nn.Module")
+        refuse_transformers(model)  # before anything is trained or traced
         return model
+
+
+def refuse_transformers(model: nn.Module) -> None:
+    """Vision transformers are out of scope: refuse them at once (tracing Swin's channel graph grew
+    past 11 GiB). An attention layer is a ``MultiheadAttention`` or a module with a fused ``qkv`` /
+    ``to_qkv`` projection (torchvision's Swin and MaxViT, timm's ViTs); channel attention
+    (squeeze-and-excitation, CBAM) has neither and is pruned as usual."""
+    for name, m in model.named_modules():
+        fused = any(isinstance(getattr(m, a, None), nn.Linear) for a in ("qkv", "to_qkv"))
+        if isinstance(m, nn.MultiheadAttention) or fused:
+            raise AmcError(
+                f"'{name}' is an attention layer ({type(m).__name__}): amc prunes convolutional networks, "
+                "and vision transformers are out of its scope"
+            )
 
 
 def _resnet(depth: int) -> Callable[..., nn.Module]:

@@ -48,7 +48,7 @@ def filter_norms(model: nn.Module, graph: UnitGraph, p: int = 1, per_weight: boo
         if per_weight:
             norms = norms / w.shape[1]
         out.append(norms.cpu().numpy())
-    return out
+    return graph.fold(out)
 
 
 def _taylor(model: nn.Module, graph: UnitGraph, split: Split, runtime: Runtime, images: int) -> list[np.ndarray]:
@@ -65,7 +65,7 @@ def _taylor(model: nn.Module, graph: UnitGraph, split: Split, runtime: Runtime, 
             unit.name,
         )
         targets.append(modules[bn])
-    scores = [torch.zeros(u.channels, dtype=torch.float64) for u in graph.units]
+    scores = [torch.zeros(u.layer.out_channels, dtype=torch.float64) for u in graph.units]
     acts: dict[int, torch.Tensor] = {}
 
     def keep_activation(i: int) -> Callable[..., None]:
@@ -93,7 +93,7 @@ def _taylor(model: nn.Module, graph: UnitGraph, split: Split, runtime: Runtime, 
         for h in hooks:
             h.remove()
         model.zero_grad(set_to_none=True)
-    return [(s / max(seen, 1)).numpy() for s in scores]
+    return graph.fold([(s / max(seen, 1)).numpy() for s in scores])
 
 
 class Criterion(ABC):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -46,16 +47,19 @@ def prune_model(
     # every layer is cut once, with the union of what all units remove from it: indices are the
     # unpruned layer's, so cutting unit by unit would shift the offsets of a concatenation's
     # later inputs (and of a layer that several units feed)
-    cuts: dict[tuple[str, str], tuple[Callable[[nn.Module, list[int]], nn.Module], set[int]]] = {}
+    cuts: dict[tuple[str, str, str | None], tuple[Callable[[Any, list[int]], Any], set[int]]] = {}
     for unit, keep_idx in zip(graph.units, kept):
         removed = _removed(unit.channels, keep_idx)
         if len(removed) == 0:
             continue
         for mem in unit.members:
-            _, idxs = cuts.setdefault((mem.module, mem.dim), (mem.handler, set()))
+            _, idxs = cuts.setdefault((mem.module, mem.dim, mem.param), (mem.handler, set()))
             idxs.update(int(i) for i in mem.index_map[removed].reshape(-1))
-    for (name, _dim), (handler, idxs) in cuts.items():
-        handler(modules[name], sorted(idxs))
+    for (name, _dim, param), (handler, idxs) in cuts.items():
+        if param is None:
+            handler(modules[name], sorted(idxs))
+        else:  # a bare parameter: the handler returns its slice, which replaces it
+            setattr(modules[name], param, handler(getattr(modules[name], param), sorted(idxs)))
     return model
 
 
@@ -68,7 +72,7 @@ def mask_channels(base: nn.Module, graph: UnitGraph, kept: list[np.ndarray]) -> 
     for unit, keep_idx in zip(graph.units, kept):
         removed = _removed(unit.channels, keep_idx)
         for mem in unit.members:
-            if mem.dim != "out":
+            if mem.dim != "out" or mem.param is not None:
                 continue
             m = modules[mem.module]
             idx = torch.as_tensor(mem.index_map[removed].reshape(-1), dtype=torch.long)

@@ -23,13 +23,17 @@ __all__ = ["Reconstructor"]
 
 
 def _consumer(unit: Unit, modules: dict[str, nn.Module]) -> str | None:
-    """The single dense layer whose input channels are the unit's, if there is exactly one."""
+    """The single dense layer whose input channels are exactly the unit's (channel i is input i),
+    if there is exactly one."""
+    identity = np.arange(unit.channels).reshape(-1, 1)
     cands = [
         m.module
         for m in unit.members
         if m.dim == "in"
         and isinstance(modules[m.module], (nn.Conv2d, nn.Linear))
         and getattr(modules[m.module], "groups", 1) == 1
+        and np.array_equal(m.index_map, identity)
+        and getattr(modules[m.module], "in_channels", getattr(modules[m.module], "in_features", -1)) == unit.channels
     ]
     return cands[0] if len(cands) == 1 else None
 

@@ -15,6 +15,7 @@ also offers groups coupled through residual additions, where the model allows it
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from torch import nn
 
 from amc.errors import AmcError
 from amc.macs import LayerInfo, layer_table
+from amc.models import refuse_transformers
 
 __all__ = ["Member", "Unit", "UnitGraph"]
 
@@ -36,12 +38,15 @@ PRUNABLE_TYPES = (nn.Conv2d, nn.Linear)
 @dataclass(frozen=True)
 class Member:
     """One coupled slice: ``module``'s ``dim`` ("out" or "in") channels, ``index_map[i]`` being
-    the module channels that follow the unit's channel ``i`` (shape ``(channels, k)``)."""
+    the module channels that follow the unit's channel ``i`` (shape ``(channels, k)``). A
+    parameter used outside any layer (ConvNeXt's ``layer_scale``) is a member with ``param`` set
+    to its attribute on ``module`` and ``dim`` "out"; its handler returns the sliced parameter."""
 
     module: str
     dim: str
-    handler: Callable[[nn.Module, list[int]], nn.Module] = field(repr=False, compare=False)
+    handler: Callable[[Any, list[int]], Any] = field(repr=False, compare=False)
     index_map: np.ndarray = field(repr=False, compare=False)
+    param: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,9 @@ class Unit:
     kind: str  # "single", "expanded" or "residual"
     layer: LayerInfo
     members: tuple[Member, ...] = field(repr=False)
+    # through a grouped convolution of G groups: each unit channel stands for the same position in
+    # every group (G producer channels, ``fold[i]``), so every group keeps the same channels
+    fold: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 def _is_depthwise(m: nn.Module) -> bool:
@@ -78,13 +86,27 @@ class UnitGraph:
         classifier: str | None = None,
     ) -> None:
         model.eval()
+        refuse_transformers(model)
         self.input_size = input_size
         self.rule, self.residual, self.classifier = rule, residual, classifier
         self.layers = layer_table(model, input_size)
         p = next(model.parameters())
         example = torch.zeros(1, *input_size, device=p.device, dtype=p.dtype)
-        self.dg = tp.DependencyGraph().build_dependency(model, example_inputs=example)
+        try:
+            self.dg = tp.DependencyGraph().build_dependency(model, example_inputs=example)
+        except Exception as exc:  # noqa: BLE001 - any failure to trace is reported in one line
+            where = exc.__traceback__
+            while where is not None and where.tb_next is not None:
+                where = where.tb_next
+            step = where.tb_frame.f_code.co_name if where is not None else "?"
+            raise AmcError(
+                f"Torch-Pruning cannot trace the channel dependencies of this model ({type(exc).__name__} in "
+                f"{step}; a channel shuffle or a reshape that mixes channels, as in ShuffleNet, does this): "
+                "amc cannot prune it"
+            ) from None
         self._modules = dict(model.named_modules())
+        # parameters used outside any layer, and the dimension Torch-Pruning cuts them along
+        self._param_dims = {u.parameters: u.pruning_dim for u in self.dg.unwrapped_parameters}
         self.units = self._find_units(model, rule, residual)
         if not self.units:
             raise AmcError(
@@ -117,10 +139,11 @@ class UnitGraph:
             members, producers, has_dw = self._members(group)
             if not producers:
                 continue
-            unsafe = self._unsafe_reason(members)
-            if unsafe:
-                skipped.append(f"{min(producers, key=lambda n: order[n])} ({unsafe})")
+            folded = fold_groups(members, self._modules)
+            if isinstance(folded, str):
+                skipped.append(f"{min(producers, key=lambda n: order[n])} ({folded})")
                 continue
+            members = folded
             kind = "residual" if len(producers) > 1 else ("expanded" if has_dw else "single")
             if kind == "residual" and not residual:
                 continue
@@ -128,7 +151,7 @@ class UnitGraph:
                 continue
             root = min(producers, key=lambda n: order[n])
             info = self.layers[order[root]]
-            found.append((order[root], root, info, kind, members))
+            found.append((order[root], root, info, kind, members, _producer_map(members, root)))
         if skipped:
             warnings.warn(
                 f"amc leaves {len(skipped)} channel group(s) unpruned that it cannot cut safely: "
@@ -138,19 +161,9 @@ class UnitGraph:
             )
         found.sort(key=lambda t: t[0])
         return [
-            Unit(i, name, info.out_channels, kind, info, tuple(members))
-            for i, (_, name, info, kind, members) in enumerate(found)
+            Unit(i, name, len(members[0].index_map), kind, info, tuple(members), fold if fold.shape[1] > 1 else None)
+            for i, (_, name, info, kind, members, fold) in enumerate(found)
         ]
-
-    def _unsafe_reason(self, members: list[Member]) -> str | None:
-        """Why a group cannot be cut exactly (None if it can): grouped convolutions that are not
-        depthwise need the same number of channels removed from every group, which a top-k over
-        the unit does not guarantee."""
-        for mem in members:
-            m = self._modules[mem.module]
-            if isinstance(m, nn.Conv2d) and m.groups > 1 and not _is_depthwise(m):
-                return f"grouped convolution {mem.module} with {m.groups} groups"
-        return None
 
     def _members(self, group: Any) -> tuple[list[Member], list[str], bool]:
         names = self.dg._module2name
@@ -158,21 +171,20 @@ class UnitGraph:
         members, producers, has_dw = [], [], False
         for dep, idxs in group:
             module = dep.target.module
-            if not isinstance(module, nn.Module) or module not in names:
+            param = None
+            handler = dep.handler
+            if isinstance(module, nn.Parameter) and module in self.dg._param_to_name:
+                name, _, param = self.dg._param_to_name[module].rpartition(".")
+                handler = functools.partial(_slice_parameter, dim=self._param_dims[module])
+            elif not isinstance(module, nn.Module) or module not in names:
                 continue  # functional ops: nothing to slice
-            name = names[module]
-            dim = "out" if self.dg.is_out_channel_pruning_fn(dep.handler) else "in"
+            else:
+                name = names[module]
+            dim = "out" if param or self.dg.is_out_channel_pruning_fn(dep.handler) else "in"
             idx = np.asarray([int(i) for i in idxs], dtype=np.int64)
             if len(idx) % root_len:
                 raise AmcError(f"cannot map channels of '{name}' in a group of {root_len}")
-            members.append(
-                Member(
-                    name,
-                    dim,
-                    dep.handler,
-                    idx.reshape(root_len, -1) if len(idx) != root_len else idx.reshape(root_len, 1),
-                )
-            )
+            members.append(Member(name, dim, handler, idx.reshape(root_len, -1), param))
             if _is_depthwise(module):
                 has_dw = True
             elif dim == "out" and isinstance(module, PRUNABLE_TYPES):
@@ -225,6 +237,55 @@ class UnitGraph:
 
     def names(self) -> list[str]:
         return [u.name for u in self.units]
+
+    def fold(self, scores: list[np.ndarray]) -> list[np.ndarray]:
+        """Per-producer-channel scores -> per-unit-channel scores: a unit through a grouped
+        convolution scores each of its channels by the mean over the producer channels it stands
+        for (as Torch-Pruning's pruners average importance over channel groups)."""
+        return [s if u.fold is None else np.asarray(s)[u.fold].mean(1) for s, u in zip(scores, self.units)]
+
+
+def _slice_parameter(p: nn.Parameter, idxs: list[int], dim: int) -> nn.Parameter:
+    """``p`` without entries ``idxs`` along ``dim`` (a bare parameter's cut)."""
+    keep = torch.as_tensor(sorted(set(range(p.shape[dim])) - set(idxs)), dtype=torch.long, device=p.device)
+    return nn.Parameter(p.detach().index_select(dim, keep).clone(), requires_grad=p.requires_grad)
+
+
+def _producer_map(members: list[Member], root: str) -> np.ndarray:
+    return next(m.index_map for m in members if m.module == root and m.dim == "out")
+
+
+def _grouped(module: nn.Module) -> bool:
+    return isinstance(module, nn.Conv2d) and module.groups > 1 and not _is_depthwise(module)
+
+
+def fold_groups(members: list[Member], modules: dict[str, nn.Module]) -> list[Member] | str:
+    """The members of a group that passes through grouped (not depthwise) convolutions, with
+    each unit channel standing for one position within a group and its copies in all G groups,
+    so that a cut removes the same channels from every group (a grouped convolution stays exact
+    only so). Returns ``members`` unchanged without grouped convolutions, or the reason the group
+    cannot be folded."""
+    grouped = [mem for mem in members if _grouped(modules[mem.module])]
+    if not grouped:
+        return members
+    channels = len(members[0].index_map)
+    rows: np.ndarray | None = None
+    for mem in grouped:
+        conv = modules[mem.module]
+        assert isinstance(conv, nn.Conv2d)
+        width = conv.in_channels if mem.dim == "in" else conv.out_channels
+        per = width // conv.groups
+        where = f"grouped convolution {mem.module} with {conv.groups} groups"
+        if mem.index_map.shape[1] != 1 or channels != width:
+            return f"{where} takes only part of the group's channels"
+        idx = mem.index_map[:, 0]
+        order = np.lexsort((idx // per, idx % per))  # by position in the group, then by group
+        candidate = order.reshape(per, conv.groups)
+        if rows is not None and not np.array_equal(rows, candidate):
+            return f"{where} groups the channels unlike another grouped convolution of the same group"
+        rows = candidate
+    assert rows is not None
+    return [Member(m.module, m.dim, m.handler, m.index_map[rows].reshape(len(rows), -1), m.param) for m in members]
 
 
 def _channels(m: nn.Module, dim: str) -> int:
