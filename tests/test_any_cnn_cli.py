@@ -17,7 +17,9 @@ MODEL = "torchvision.models:regnet_x_400mf"
 
 def _amc(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
-    return subprocess.run([sys.executable, "-m", "amc", *args], capture_output=True, text=True, env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "amc", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
 
 
 def test_search_apply_export_a_torchvision_model(tiny_data, tmp_path):

@@ -26,9 +26,24 @@ from amc.pruning.prune import mask_channels, prune_model
 from amc.pruning.units import UnitGraph
 
 MODELS = [
-    "alexnet", "vgg11_bn", "resnet18", "resnet50", "wide_resnet50_2", "resnext50_32x4d", "regnet_x_400mf",
-    "regnet_y_400mf", "mobilenet_v2", "mobilenet_v3_small", "mnasnet0_5", "efficientnet_b0", "efficientnet_v2_s",
-    "convnext_tiny", "densenet121", "googlenet", "inception_v3", "squeezenet1_1",
+    "alexnet",
+    "vgg11_bn",
+    "resnet18",
+    "resnet50",
+    "wide_resnet50_2",
+    "resnext50_32x4d",
+    "regnet_x_400mf",
+    "regnet_y_400mf",
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "mnasnet0_5",
+    "efficientnet_b0",
+    "efficientnet_v2_s",
+    "convnext_tiny",
+    "densenet121",
+    "googlenet",
+    "inception_v3",
+    "squeezenet1_1",
 ]  # fmt: skip; shufflenet_v2_x0_5 is refused (test_refused_models)
 KNOWN: dict[tuple[str, bool], str] = {}
 CASES = [
@@ -123,3 +138,66 @@ def test_refused_models(name, size, reason):
     with pytest.raises(AmcError, match=reason) as info:
         UnitGraph(model, (3, size, size))
     assert "\n" not in str(info.value)
+
+
+class _Concats(nn.Module):
+    """What a user's own CNN may do: nested concatenations, one tensor concatenated twice, a
+    grouped convolution, a one-channel convolution (a spatial attention map), and (``fed_by_cat``)
+    a grouped convolution whose groups are different units' channels."""
+
+    def __init__(self, fed_by_cat: bool = False, gate: bool = False) -> None:
+        super().__init__()
+        self.fed_by_cat, self.gate = fed_by_cat, gate
+        self.a, self.b, self.c = (nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8)) for _ in range(3))
+        self.mix = nn.Sequential(nn.Conv2d(32, 16, 1), nn.BatchNorm2d(16))
+        self.grouped = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1, groups=4), nn.BatchNorm2d(16))
+        self.attention = nn.Conv2d(16, 1, 1)
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b, c = self.a(x).relu(), self.b(x).relu(), self.c(x).relu()
+        y = self.mix(torch.cat([torch.cat([a, b], 1), c, a], 1)).relu()  # nested, and `a` twice
+        side = self.grouped(torch.cat([a, b], 1)).relu() if self.fed_by_cat else None
+        y = self.grouped(y).relu() if side is None else y + side  # the sum couples them: not a unit here
+        if self.gate:  # a one-channel map multiplied onto every channel
+            return self.head(y.mean((2, 3)) * torch.sigmoid(self.attention(y)).mean((2, 3)))
+        return self.head(y.mean((2, 3))) + self.attention(y).mean((2, 3))
+
+
+def _check_equivalence(model: nn.Module, graph: UnitGraph, size: tuple[int, int, int]) -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        kept = [np.sort(rng.choice(u.channels, rng.integers(1, u.channels + 1), replace=False)) for u in graph.units]
+        pruned = prune_model(model, graph, kept)
+        x = torch.randn(2, *size)
+        with torch.no_grad():
+            assert torch.allclose(pruned(x), mask_channels(model, graph, kept)(x), atol=1e-5)
+        assert count_macs(pruned, size) == pytest.approx(graph.cost(np.array([len(k) for k in kept]))[0])
+
+
+def test_a_users_concatenations_and_groups():
+    torch.manual_seed(0)
+    model = _Concats().eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        graph = UnitGraph(model, (3, 16, 16))
+    assert graph.names() == ["a.0", "b.0", "c.0", "mix.0", "grouped.0"]
+    assert graph.units[3].fold is not None and graph.units[3].channels == 4  # 16 channels in 4 groups
+    _check_equivalence(model, graph, (3, 16, 16))
+
+
+def test_a_grouped_convolution_fed_by_a_concatenation_is_left_out_with_a_warning():
+    torch.manual_seed(0)
+    model = _Concats(fed_by_cat=True).eval()
+    with pytest.warns(UserWarning, match="a.0 \\(grouped convolution grouped.0 with 4 groups takes only part"):
+        graph = UnitGraph(model, (3, 16, 16))
+    assert graph.names() == ["c.0"]
+
+
+def test_a_channel_gate_leaves_its_input_unpruned_with_a_warning():
+    model = _Concats(gate=True).eval()
+    with pytest.warns(UserWarning, match="grouped.0 \\(multiplied by the one-channel attention\\)"):
+        graph = UnitGraph(model, (3, 16, 16))
+    assert "grouped.0" not in graph.names()
+    _check_equivalence(model, graph, (3, 16, 16))
+    _check_equivalence(model, graph, (3, 16, 16))

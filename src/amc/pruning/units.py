@@ -136,9 +136,15 @@ class UnitGraph:
         found = []
         skipped: list[str] = []
         for group in self.dg.get_all_groups(root_module_types=list(PRUNABLE_TYPES), ignored_layers=[last]):
-            members, producers, has_dw = self._members(group)
-            if not producers:
+            try:
+                members, producers, has_dw = self._members(group)
+            except _LeftOut as why:
+                skipped.append(f"{self.dg._module2name.get(group[0].dep.target.module, '?')} ({why})")
                 continue
+            if len(group[0].idxs) < 2 and len(producers) > 1:  # Torch-Pruning couples a broadcast as channels
+                skipped.append(f"{', '.join(producers[1:])} (multiplied by the one-channel {producers[0]})")
+            if not producers or len(group[0].idxs) < 2:
+                continue  # nothing produces the channels, or one channel that cannot be removed
             folded = fold_groups(members, self._modules)
             if isinstance(folded, str):
                 skipped.append(f"{min(producers, key=lambda n: order[n])} ({folded})")
@@ -169,7 +175,8 @@ class UnitGraph:
         names = self.dg._module2name
         root_len = len(group[0].idxs)
         members, producers, has_dw = [], [], False
-        for dep, idxs in group:
+        for item in group:
+            dep = item.dep
             module = dep.target.module
             param = None
             handler = dep.handler
@@ -181,10 +188,7 @@ class UnitGraph:
             else:
                 name = names[module]
             dim = "out" if param or self.dg.is_out_channel_pruning_fn(dep.handler) else "in"
-            idx = np.asarray([int(i) for i in idxs], dtype=np.int64)
-            if len(idx) % root_len:
-                raise AmcError(f"cannot map channels of '{name}' in a group of {root_len}")
-            members.append(Member(name, dim, handler, idx.reshape(root_len, -1), param))
+            members.append(Member(name, dim, handler, _index_map(item.idxs, item.root_idxs, root_len, name), param))
             if _is_depthwise(module):
                 has_dw = True
             elif dim == "out" and isinstance(module, PRUNABLE_TYPES):
@@ -243,6 +247,27 @@ class UnitGraph:
         convolution scores each of its channels by the mean over the producer channels it stands
         for (as Torch-Pruning's pruners average importance over channel groups)."""
         return [s if u.fold is None else np.asarray(s)[u.fold].mean(1) for s, u in zip(scores, self.units)]
+
+
+def _index_map(idxs: Any, roots: Any, root_len: int, name: str) -> np.ndarray:
+    """``(root_len, k)``: the layer channels that follow each root channel, grouped by the root
+    index Torch-Pruning carries with every index (a tensor concatenated twice lists its copies
+    one after the other, a flatten lists each channel's block together: both come out right)."""
+    rows: list[list[int]] = [[] for _ in range(root_len)]
+    if roots is None or len(roots) != len(idxs):
+        raise _LeftOut(f"the channels of {name} do not map onto the group's {root_len}")
+    for i, root in zip(idxs, roots):
+        if not 0 <= int(root) < root_len:
+            raise _LeftOut(f"the channels of {name} do not map onto the group's {root_len}")
+        rows[int(root)].append(int(i))
+    k = len(rows[0])
+    if k == 0 or any(len(r) != k for r in rows):
+        raise _LeftOut(f"the channels of {name} do not map evenly onto the group's {root_len}")
+    return np.asarray(rows, dtype=np.int64)
+
+
+class _LeftOut(Exception):
+    """A channel group that cannot be cut exactly: left unpruned, with a warning."""
 
 
 def _slice_parameter(p: nn.Parameter, idxs: list[int], dim: int) -> nn.Parameter:
