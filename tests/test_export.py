@@ -30,11 +30,13 @@ def test_onnx_equals_torch_unpruned_and_pruned(name, tmp_path):
     for label, net in (("base", base), ("pruned", prune_model(base, graph, kept))):
         info = export_model(net, spec.input_size, tmp_path / f"{label}.onnx", "onnx")
         assert info["max_abs_difference"] <= 1e-4 * max(1.0, info["output_scale"])
-        session = ort.InferenceSession(str(tmp_path / f"{label}.onnx"), providers=["CPUExecutionProvider"])
+        # one self-contained file: loads from its bytes, with nothing written beside it
+        session = ort.InferenceSession((tmp_path / f"{label}.onnx").read_bytes(), providers=["CPUExecutionProvider"])
         x = torch.randn(5, *spec.input_size)  # a batch size the export never saw
         with torch.no_grad():
             want = net(x).numpy()
             assert np.abs(session.run(None, {"x": x.numpy()})[0] - want).max() <= 1e-4 * max(1, np.abs(want).max())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["base.onnx", "pruned.onnx"]
 
 
 def test_torch_export_program_runs_without_amc(tmp_path):

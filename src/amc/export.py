@@ -71,6 +71,7 @@ def _onnx(net: nn.Module, example: torch.Tensor, batch: Any, path: Path) -> None
             output_names=["logits"],
             dynamic_shapes=({0: batch},),
             dynamo=True,
+            external_data=False,  # one self-contained file (the weights inside, not in a .data file beside it)
         )
 
 

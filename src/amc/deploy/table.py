@@ -1,0 +1,184 @@
+"""Measured latency as a cost model: a per-layer latency table (NetAdapt / AMC style).
+
+Every convolution and linear layer of the unpruned network is timed alone on the chosen runtime
+at the batch size, on a grid of kept input and output channel fractions (``GRID`` x ``GRID``; a
+depthwise convolution along its one channel count). A pruned network's latency is predicted as
+``alpha * sum(layer latencies, interpolated bilinearly) + c0``; ``alpha`` and ``c0`` are fitted
+to end-to-end measurements of the unpruned network and a few random policies, so what the table
+leaves out (activations, additions, pooling, the runtime's per-call overhead) is carried in
+proportion. The table is measured once per model architecture, runtime, batch size, thread count
+and machine, and cached as JSON under ``$AMC_CACHE/latency``. :class:`LatencyCost` answers
+``cost(keep)`` in microseconds of arithmetic, so the environment's action bound and every searcher
+use it unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from amc.checkpoints import atomic_write_bytes
+from amc.deploy.layers import layer_runnable
+from amc.deploy.runtimes import InferenceRuntime, median_seconds
+from amc.progress import Progress
+from amc.pruning.prune import prune_model
+from amc.pruning.units import PRUNABLE_TYPES, UnitGraph
+
+__all__ = ["GRID", "LatencyTable", "LatencyCost", "latency_table", "random_keeps"]
+
+GRID = np.array([0.15, 0.3, 0.45, 0.6, 0.8, 1.0])
+
+
+@dataclass
+class LatencyTable:
+    """``seconds[j]``: layer ``layers[j]``'s seconds on the ``GRID`` x ``GRID`` of kept (input,
+    output) fractions; ``alpha``, ``c0``: the end-to-end fit; ``base``: the unpruned network's
+    measured seconds; ``fit``: the calibration points (predicted sum, measured)."""
+
+    key: dict[str, Any]
+    layers: list[str]
+    seconds: list[list[list[float]]]
+    alpha: float = 1.0
+    c0: float = 0.0
+    base: float = 0.0
+    fit: list[tuple[float, float]] | None = None
+
+    def layer_sum(self, f_in: np.ndarray, f_out: np.ndarray) -> float:
+        """Sum over layers of the bilinearly interpolated table at kept fractions (per layer)."""
+        t = np.asarray(self.seconds)  # (L, G, G)
+        fi, fo = np.clip(f_in, GRID[0], 1.0), np.clip(f_out, GRID[0], 1.0)
+        i = np.clip(np.searchsorted(GRID, fi) - 1, 0, len(GRID) - 2)
+        o = np.clip(np.searchsorted(GRID, fo) - 1, 0, len(GRID) - 2)
+        wi = (fi - GRID[i]) / (GRID[i + 1] - GRID[i])
+        wo = (fo - GRID[o]) / (GRID[o + 1] - GRID[o])
+        rows = np.arange(len(t))
+        top = t[rows, i, o] * (1 - wo) + t[rows, i, o + 1] * wo
+        bottom = t[rows, i + 1, o] * (1 - wo) + t[rows, i + 1, o + 1] * wo
+        return float((top * (1 - wi) + bottom * wi).sum())
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> LatencyTable:
+        return cls(**json.loads(text))
+
+
+def _layer_rows(graph: UnitGraph) -> list[tuple[int, str, nn.Module]]:
+    """(row in the graph's cost tables, name, module) of every convolution and linear layer."""
+    return [(r, n, m) for r, (n, m) in enumerate(graph._param_mods) if isinstance(m, PRUNABLE_TYPES)]
+
+
+def _fractions(graph: UnitGraph, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    f_out, f_in = graph.fractions(keep)
+    rows = [r for r, _, _ in _layer_rows(graph)]
+    dw = graph._dw[rows]
+    return np.where(dw, f_out[rows], f_in[rows]), f_out[rows]  # a depthwise layer's input is its output
+
+
+class LatencyCost:
+    """Predicted seconds of the pruned network (the ``latency`` cost model)."""
+
+    name = "latency"
+
+    def __init__(self, graph: UnitGraph, table: LatencyTable) -> None:
+        self.graph, self.table, self.base = graph, table, table.base
+
+    def cost(self, keep: np.ndarray) -> float:
+        return self.table.alpha * self.table.layer_sum(*_fractions(self.graph, keep)) + self.table.c0
+
+
+def machine_key(runtime: InferenceRuntime, batch: int, graph: UnitGraph) -> dict[str, Any]:
+    """What a table depends on: the layers' shapes, runtime, batch, threads and machine."""
+    cpu = ""
+    if Path("/proc/cpuinfo").is_file():
+        cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "")
+    shapes = [repr(layer) for layer in graph.layers]
+    return {
+        "runtime": runtime.name,
+        "batch": batch,
+        "threads": runtime.threads,
+        "cpu": cpu or platform.processor(),
+        "torch": torch.__version__,
+        "grid": GRID.tolist(),
+        "layers_sha": hashlib.sha256("\n".join(shapes).encode()).hexdigest()[:16],
+    }
+
+
+def _measure_layers(graph: UnitGraph, runtime: InferenceRuntime, batch: int) -> tuple[list[str], list[Any]]:
+    rows = _layer_rows(graph)
+    info = {layer.name: layer for layer in graph.layers}
+    bar = Progress(len(rows) * len(GRID) ** 2, f"latency table ({runtime.name}, batch {batch})", "point")
+    names, seconds = [], []
+    for _, name, module in rows:
+        grid = np.zeros((len(GRID), len(GRID)))
+        for a, fi in enumerate(GRID):
+            for b, fo in enumerate(GRID):
+                if info[name].kind == "dwconv" and a != b:
+                    grid[a, b] = np.nan  # filled from the diagonal below
+                else:
+                    run = layer_runnable(runtime, module, info[name], float(fi), float(fo), batch)
+                    grid[a, b] = median_seconds(run, min_time=0.03, min_runs=10)
+                bar.update(1)
+        if info[name].kind == "dwconv":  # one channel count: in = out
+            grid = np.repeat(np.diag(grid)[None, :], len(GRID), 0)
+        names.append(name)
+        seconds.append(grid.tolist())
+    bar.close()
+    return names, seconds
+
+
+def random_keeps(graph: UnitGraph, n: int, max_sparsity: float, seed: int) -> list[np.ndarray]:
+    """``n`` random policies (each unit's sparsity uniform in [0, max_sparsity]) as kept counts."""
+    rng = np.random.default_rng(seed)
+    return [
+        np.maximum(1, np.round(graph.channels * (1 - rng.uniform(0, max_sparsity, len(graph.channels))))).astype(int)
+        for _ in range(n)
+    ]
+
+
+def measure_keep(
+    model: nn.Module, graph: UnitGraph, keep: np.ndarray, runtime: InferenceRuntime, batch: int, min_time: float = 0.5
+) -> float:
+    """End-to-end seconds of ``model`` pruned to ``keep`` (which channels does not matter)."""
+    kept = [np.arange(int(k)) for k in keep]
+    return runtime.measure(prune_model(model, graph, kept), graph.input_size, batch, min_time=min_time)
+
+
+def latency_table(
+    model: nn.Module,
+    graph: UnitGraph,
+    runtime: InferenceRuntime,
+    batch: int,
+    *,
+    cache: Path | None = None,
+    calibration: int = 6,
+    max_sparsity: float = 0.8,
+) -> LatencyTable:
+    """The cached table for this model, runtime, batch and machine, measured if missing."""
+    key = machine_key(runtime, batch, graph)
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    path = (cache / f"{digest}.json") if cache else None
+    if path is not None and path.is_file():
+        return LatencyTable.from_json(path.read_text())
+    names, seconds = _measure_layers(graph, runtime, batch)
+    table = LatencyTable(key, names, seconds)
+    keeps = [graph.channels.astype(int), *random_keeps(graph, calibration, max_sparsity, seed=12345)]
+    points = []
+    for keep in keeps:
+        points.append((table.layer_sum(*_fractions(graph, keep)), measure_keep(model, graph, keep, runtime, batch)))
+    x, y = np.array(points).T
+    table.alpha, table.c0 = (float(v) for v in np.polyfit(x, y, 1))
+    table.base, table.fit = float(y[0]), [(float(a), float(b)) for a, b in points]
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, table.to_json().encode())
+    return table
