@@ -36,6 +36,8 @@ def search_settings(req: SearchRequest) -> SearchSettings:
         checkpoint=req.checkpoint,
         target=float(target),
         kind=kind,
+        runtime=req.runtime,
+        latency_batch=req.batch_size,
         max_sparsity=req.max_sparsity,
         round_to=req.round_to,
         residual=req.residual,

@@ -97,6 +97,11 @@ class SearchRequest(_BaseJob):
 
     flops: float | None = Field(None, gt=0, le=1, description="keep at most this fraction of the MACs")
     params: float | None = Field(None, gt=0, le=1, description="keep at most this fraction of the parameters")
+    latency: float | None = Field(
+        None, gt=0, le=1, description="keep at most this fraction of the latency measured on --runtime, this machine"
+    )
+    runtime: str = Field("onnxruntime", description="where --latency is measured: onnxruntime, torch-fp32, torch-bf16")
+    batch_size: int = Field(1, ge=1, le=4096, description="batch size --latency is measured at")
     method: str = Field("ddpg", description="searcher: see 'amc searchers' (ddpg, optuna, random, uniform, ...)")
     preset: Preset = Field("default", description="default (best measured), amc-paper (exactly the paper) or spread")
     episodes: int = Field(400, ge=1, le=100_000, description="DDPG episodes or sampler trials")
@@ -142,8 +147,9 @@ class SearchRequest(_BaseJob):
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchRequest:
-        if self.flops is not None and self.params is not None:
-            raise ValueError("--flops and --params contradict each other: give one budget")
+        given = [f"--{k}" for k in ("flops", "params", "latency") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"{' and '.join(given)} contradict each other: give one budget")
         if self.method == "ddpg" and self.warmup >= self.episodes:
             raise ValueError(
                 f"--warmup ({self.warmup}) must be smaller than --episodes ({self.episodes}): "
@@ -156,6 +162,8 @@ class SearchRequest(_BaseJob):
         """``(kind, target)``: MACs 0.5 unless a budget is given."""
         if self.params is not None:
             return "params", self.params
+        if self.latency is not None:
+            return "latency", self.latency
         return "macs", self.flops if self.flops is not None else 0.5
 
 

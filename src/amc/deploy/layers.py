@@ -38,20 +38,14 @@ def _torch_layer(module: nn.Module, cin: int, cout: int, groups: int) -> nn.Modu
     if isinstance(module, nn.Linear):
         return nn.Linear(cin, cout, bias=module.bias is not None)
     assert isinstance(module, nn.Conv2d)
-    return nn.Conv2d(
-        cin,
-        cout,
-        module.kernel_size,
-        module.stride,
-        module.padding,  # type: ignore[arg-type]
-        module.dilation,
-        groups,
-        bias=module.bias is not None,
-    )
+    kh, kw = module.kernel_size
+    sh, sw = module.stride
+    dh, dw = module.dilation
+    padding: Any = module.padding
+    return nn.Conv2d(cin, cout, (kh, kw), (sh, sw), padding, (dh, dw), groups, bias=module.bias is not None)
 
 
 def _onnx_layer(module: nn.Module, cin: int, cout: int, groups: int, input_shape: tuple[int, ...]) -> Any:
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)

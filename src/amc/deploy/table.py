@@ -130,6 +130,9 @@ def _measure_layers(graph: UnitGraph, runtime: InferenceRuntime, batch: int) -> 
                 bar.update(1)
         if info[name].kind == "dwconv":  # one channel count: in = out
             grid = np.repeat(np.diag(grid)[None, :], len(GRID), 0)
+        # more channels never run faster in this model: a running maximum along both axes takes
+        # out the timing noise of tiny layers (a real slowdown at odd counts is --round-to's business)
+        grid = np.maximum.accumulate(np.maximum.accumulate(grid, axis=0), axis=1)
         names.append(name)
         seconds.append(grid.tolist())
     bar.close()
@@ -151,6 +154,15 @@ def measure_keep(
     """End-to-end seconds of ``model`` pruned to ``keep`` (which channels does not matter)."""
     kept = [np.arange(int(k)) for k in keep]
     return runtime.measure(prune_model(model, graph, kept), graph.input_size, batch, min_time=min_time)
+
+
+def _fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """``measured = alpha * layer_sum + c0`` by least squares; a non-positive slope (noise on too
+    few or too similar points) falls back to ``alpha = 1`` with the mean offset."""
+    alpha, c0 = np.polyfit(x, y, 1)
+    if not np.isfinite(alpha) or alpha <= 0:
+        return 1.0, float(np.mean(y - x))
+    return float(alpha), float(c0)
 
 
 def latency_table(
@@ -175,8 +187,8 @@ def latency_table(
     points = []
     for keep in keeps:
         points.append((table.layer_sum(*_fractions(graph, keep)), measure_keep(model, graph, keep, runtime, batch)))
+    table.alpha, table.c0 = _fit(*np.array(points).T)
     x, y = np.array(points).T
-    table.alpha, table.c0 = (float(v) for v in np.polyfit(x, y, 1))
     table.base, table.fit = float(y[0]), [(float(a), float(b)) for a, b in points]
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

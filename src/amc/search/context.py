@@ -17,6 +17,7 @@ from amc.models import get_spec
 from amc.policy import Policy, provenance
 from amc.proxy import ProxyConfig, ProxyEvaluator
 from amc.pruning.budget import Budget
+from amc.pruning.cost import CostModel
 from amc.pruning.units import UnitGraph
 from amc.runtime import Runtime
 
@@ -31,7 +32,9 @@ class SearchSettings:
     data: str
     checkpoint: str | None = None
     target: float = 0.5
-    kind: str = "macs"
+    kind: str = "macs"  # macs, params or latency
+    runtime: str = "onnxruntime"  # where a latency budget is measured ...
+    latency_batch: int = 1  # ... and at which batch size
     max_sparsity: float = 0.8
     round_to: int = 1
     residual: bool = False
@@ -40,6 +43,11 @@ class SearchSettings:
     trust_checkpoint: bool = False
     allow_train: bool = True
     unstructured: bool = False  # the budget counts non-zero weights; channel units stay whole
+
+    @property
+    def budget_name(self) -> str:
+        """``macs``, ``params``, or ``latency-RUNTIME-bBATCH`` (names studies and policies)."""
+        return f"latency-{self.runtime}-b{self.latency_batch}" if self.kind == "latency" else self.kind
 
 
 @dataclass
@@ -61,6 +69,11 @@ class SearchContext:
             dataset=self.base.data.name,
             data=self.base.data.identity(),
             budget={
+                **(
+                    {"runtime": self.settings.runtime, "batch_size": self.settings.latency_batch}
+                    if b.kind == "latency"
+                    else {}
+                ),
                 "kind": b.kind,
                 "target": b.target,
                 "max_sparsity": b.max_sparsity,
@@ -98,6 +111,24 @@ def unit_graph_for(model_name: str, base: Base, residual: bool) -> UnitGraph:
     )
 
 
+def _latency_cost(settings: SearchSettings, base: Base, graph: UnitGraph) -> CostModel:
+    """The measured-latency cost model (its table measured once per machine and cached)."""
+    from amc.data import cache_dir
+    from amc.deploy.runtimes import get_runtime
+    from amc.deploy.table import LatencyCost, latency_table
+
+    runtime = get_runtime(settings.runtime)
+    table = latency_table(
+        base.model,
+        graph,
+        runtime,
+        settings.latency_batch,
+        cache=cache_dir() / "latency",
+        max_sparsity=settings.max_sparsity,
+    )
+    return LatencyCost(graph, table)
+
+
 def build_context(settings: SearchSettings, runtime: Runtime) -> SearchContext:
     """Open the base, find its units, check the budget and prepare the proxy."""
     base = open_base(
@@ -116,6 +147,7 @@ def build_context(settings: SearchSettings, runtime: Runtime) -> SearchContext:
         settings.max_sparsity,
         settings.round_to,
         check_reachable=not settings.unstructured,
+        cost=_latency_cost(settings, base, graph) if settings.kind == "latency" else None,
     )
     proxy = ProxyEvaluator(base.model, graph, base.data, runtime, settings.proxy)
     return SearchContext(settings, base, graph, budget, proxy)

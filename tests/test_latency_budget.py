@@ -1,0 +1,79 @@
+"""Measured-latency budgets: the per-layer latency table is a cost model like MACs (cached per
+machine, runtime and batch), a search under ``--latency`` meets it, and bad runtimes or
+unreachable targets get one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import amc.deploy.table as table_mod
+from amc.deploy.runtimes import get_runtime, runtime_names
+from amc.deploy.table import LatencyCost, latency_table
+from amc.errors import AmcError
+from amc.pruning.budget import Budget
+
+
+@pytest.fixture(scope="module")
+def table(ctx, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("latency")
+    return latency_table(ctx.base.model, ctx.graph, get_runtime("torch-fp32", 1), 1, cache=cache, calibration=3), cache
+
+
+def test_table_predicts_the_unpruned_network_and_shrinks_with_channels(ctx, table):
+    tab, _ = table
+    cost = LatencyCost(ctx.graph, tab)
+    full = ctx.graph.channels.astype(int)
+    assert cost.cost(full) == pytest.approx(tab.base, rel=0.5)  # the fit passes near its own points
+    small = np.maximum(1, full // 4)
+    assert cost.cost(small) < cost.cost(full)
+    assert tab.alpha > 0
+    assert len(tab.layers) == sum(1 for info in ctx.graph.layers)  # every conv and linear layer
+
+
+def test_table_is_cached_per_machine_runtime_and_batch(ctx, table, monkeypatch):
+    tab, cache = table
+    monkeypatch.setattr(table_mod, "_measure_layers", lambda *a: pytest.fail("measured again"))
+    again = latency_table(ctx.base.model, ctx.graph, get_runtime("torch-fp32", 1), 1, cache=cache)
+    assert again.seconds == tab.seconds and again.key["runtime"] == "torch-fp32"
+    monkeypatch.undo()
+    assert len(list(cache.glob("*.json"))) == 1
+
+
+def test_budget_on_latency_bounds_like_macs(ctx, table):
+    tab, _ = table
+    budget = Budget(ctx.graph, 0.7, cost=LatencyCost(ctx.graph, tab))
+    assert budget.kind == "latency"
+    keep = budget.keep(np.full(len(ctx.graph.units), 0.5))
+    assert budget.ratio(keep) < 1.0
+    with pytest.raises(AmcError, match="latency target 0.01 is unreachable.*the smallest reachable is"):
+        Budget(ctx.graph, 0.01, cost=LatencyCost(ctx.graph, tab))
+
+
+def test_unknown_runtime_is_one_line():
+    with pytest.raises(AmcError, match="--runtime: unknown runtime 'tensorrt': use one of"):
+        get_runtime("tensorrt")
+    assert {"onnxruntime", "torch-fp32", "torch-bf16"} <= set(runtime_names())
+
+
+def test_search_under_a_latency_budget_from_the_cli(ctx, tiny_data, tmp_path):
+    out = tmp_path / "p.json"
+    cmd = [sys.executable, "-m", "amc", "search", "--model", "resnet20", "--data", str(tiny_data),
+           "--checkpoint", str(ctx.settings.checkpoint), "--method", "uniform", "--latency", "0.7",
+           "--runtime", "torch-fp32", "--batch-size", "1", "--proxy-size", "20", "--calib-images", "10",
+           "--precision", "fp32", "--threads", "1", "--out", str(out), "--storage", str(tmp_path / "s.journal")]  # fmt: skip
+    env_cache = {"AMC_CACHE": str(tmp_path / "cache")}
+    import os
+
+    r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **env_cache}, timeout=600)
+    assert r.returncode == 0, r.stderr
+    policy = json.loads(out.read_text())
+    assert policy["budget"]["kind"] == "latency" and policy["budget"]["runtime"] == "torch-fp32"
+    assert policy["budget"]["used"] <= 1 + 1e-9
+    assert list((tmp_path / "cache" / "latency").glob("*.json"))  # the table was cached
+    r = subprocess.run([*cmd[:-4], "--flops", "0.5", *cmd[-4:]], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--flops and --latency contradict each other" in r.stderr
