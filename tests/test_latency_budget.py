@@ -5,6 +5,7 @@ unreachable targets get one line."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -65,11 +66,10 @@ def test_search_under_a_latency_budget_from_the_cli(ctx, tiny_data, tmp_path):
     cmd = [sys.executable, "-m", "amc", "search", "--model", "resnet20", "--data", str(tiny_data),
            "--checkpoint", str(ctx.settings.checkpoint), "--method", "uniform", "--latency", "0.7",
            "--runtime", "torch-fp32", "--batch-size", "1", "--proxy-size", "20", "--calib-images", "10",
-           "--precision", "fp32", "--threads", "1", "--out", str(out), "--storage", str(tmp_path / "s.journal")]  # fmt: skip
-    env_cache = {"AMC_CACHE": str(tmp_path / "cache")}
-    import os
-
-    r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **env_cache}, timeout=600)
+           "--precision", "fp32", "--threads", "1",
+           "--out", str(out), "--storage", str(tmp_path / "s.journal")]  # fmt: skip
+    env = {**os.environ, "AMC_CACHE": str(tmp_path / "cache")}
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr
     policy = json.loads(out.read_text())
     assert policy["budget"]["kind"] == "latency" and policy["budget"]["runtime"] == "torch-fp32"

@@ -160,19 +160,35 @@ def apply_policy(
         make_permanent(net)
         metrics["nonzero_weight_fraction"] = nonzero_fraction(net)
         metrics["note"] = "unstructured: zeros give no dense speed-up (same shapes, same MACs)"
-    if cfg.latency:
-        from amc.latency import measure_latency  # imports torch.utils.benchmark: only when used
-
-        for bs in (1, 64):
-            metrics[f"base_latency_b{bs}_ms"] = 1e3 * measure_latency(base.model, rt, bs, graph.input_size)
-            metrics[f"pruned_latency_b{bs}_ms"] = 1e3 * measure_latency(net, rt, bs, graph.input_size)
     if cfg.onnx:
         from amc.export import export_model
 
         metrics["onnx"] = export_model(net, graph.input_size, out_dir / "pruned.onnx", "onnx")
+    if cfg.latency:
+        metrics.update(_latencies(base.model, net, base, graph, out_dir / "pruned.onnx" if cfg.onnx else None))
     metrics["seconds"] = round(time.time() - t0, 1)
     _save(out_dir, net, policy, base, graph, keep, metrics)
     return metrics
+
+
+def _latencies(
+    model: nn.Module, net: nn.Module, base: Base, graph: UnitGraph, onnx_file: Path | None
+) -> dict[str, float]:
+    """Median milliseconds at batch 1 and 64 of the base and the pruned network on the job's torch
+    runtime and, when the ONNX file was written, on onnxruntime (warm-up excluded)."""
+    from amc.deploy.runtimes import OnnxRuntime, median_seconds
+    from amc.latency import measure_latency  # imports torch.utils.benchmark: only when used
+
+    out: dict[str, float] = {}
+    ort = OnnxRuntime() if onnx_file is not None and onnx_file.is_file() else None
+    for bs in (1, 64):
+        out[f"base_latency_b{bs}_ms"] = 1e3 * measure_latency(model, base.runtime, bs, graph.input_size)
+        out[f"pruned_latency_b{bs}_ms"] = 1e3 * measure_latency(net, base.runtime, bs, graph.input_size)
+        if ort is not None and onnx_file is not None:
+            out[f"base_onnxruntime_b{bs}_ms"] = 1e3 * ort.measure(model, graph.input_size, bs)
+            run = ort.runnable_onnx(onnx_file.read_bytes(), (bs, *graph.input_size))
+            out[f"pruned_onnxruntime_b{bs}_ms"] = 1e3 * median_seconds(run, min_time=0.5)
+    return out
 
 
 def _cut(policy: Policy, base: Base, graph: UnitGraph, cfg: ApplyConfig) -> tuple[nn.Module, np.ndarray]:

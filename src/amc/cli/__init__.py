@@ -100,6 +100,11 @@ def _apply(given: dict[str, Any]) -> None:
             f"; latency b64 {m['base_latency_b64_ms']:.1f} -> {m['pruned_latency_b64_ms']:.1f} ms, "
             f"b1 {m['base_latency_b1_ms']:.2f} -> {m['pruned_latency_b1_ms']:.2f} ms"
         )
+        if "pruned_onnxruntime_b1_ms" in m:
+            line += (
+                f"; onnxruntime b64 {m['base_onnxruntime_b64_ms']:.1f} -> {m['pruned_onnxruntime_b64_ms']:.1f} ms, "
+                f"b1 {m['base_onnxruntime_b1_ms']:.2f} -> {m['pruned_onnxruntime_b1_ms']:.2f} ms"
+            )
     typer.echo(line + f"; wrote {out}/pruned.pt")
 
 

@@ -3,13 +3,13 @@
 Every convolution and linear layer of the unpruned network is timed alone on the chosen runtime
 at the batch size, on a grid of kept input and output channel fractions (``GRID`` x ``GRID``; a
 depthwise convolution along its one channel count). A pruned network's latency is predicted as
-``alpha * sum(layer latencies, interpolated bilinearly) + c0``; ``alpha`` and ``c0`` are fitted
-to end-to-end measurements of the unpruned network and a few random policies, so what the table
-leaves out (activations, additions, pooling, the runtime's per-call overhead) is carried in
-proportion. The table is measured once per model architecture, runtime, batch size, thread count
-and machine, and cached as JSON under ``$AMC_CACHE/latency``. :class:`LatencyCost` answers
-``cost(keep)`` in microseconds of arithmetic, so the environment's action bound and every searcher
-use it unchanged.
+``sum(layer latencies, interpolated bilinearly) + c0``; ``c0`` is fitted to the latency ratios
+of a few random policies to the unpruned network, each pair timed back to back, so what the table
+leaves out (activations, additions, pooling) and what it adds (the runtime's per-call overhead of
+every layer timed alone) is carried as one offset. The table is measured once per model
+architecture, runtime, batch size, thread count and machine, and cached as JSON under
+``$AMC_CACHE/latency``. :class:`LatencyCost` answers ``cost(keep)`` in microseconds of
+arithmetic, so the environment's action bound and every searcher use it unchanged.
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ from torch import nn
 
 from amc.checkpoints import atomic_write_bytes
 from amc.deploy.layers import layer_runnable
-from amc.deploy.runtimes import InferenceRuntime, median_seconds
+from amc.deploy.runtimes import InferenceRuntime, Runnable, median_seconds
 from amc.progress import Progress
 from amc.pruning.prune import prune_model
 from amc.pruning.units import PRUNABLE_TYPES, UnitGraph
 
-__all__ = ["GRID", "LatencyTable", "LatencyCost", "latency_table", "random_keeps"]
+__all__ = ["GRID", "LatencyTable", "LatencyCost", "latency_table", "random_keeps", "measure_ratio", "pruned_copy"]
 
 GRID = np.array([0.15, 0.3, 0.45, 0.6, 0.8, 1.0])
 
@@ -40,8 +40,10 @@ GRID = np.array([0.15, 0.3, 0.45, 0.6, 0.8, 1.0])
 @dataclass
 class LatencyTable:
     """``seconds[j]``: layer ``layers[j]``'s seconds on the ``GRID`` x ``GRID`` of kept (input,
-    output) fractions; ``alpha``, ``c0``: the end-to-end fit; ``base``: the unpruned network's
-    measured seconds; ``fit``: the calibration points (predicted sum, measured)."""
+    output) fractions. A network's latency is predicted as ``alpha * layer_sum + c0``: ``c0`` is
+    fitted to measured latency ratios (pruned / unpruned, timed back to back), ``alpha`` is 1;
+    ``base``: the unpruned prediction; ``measured_base``: its measured seconds; ``fit``: the
+    calibration points (layer sum, measured ratio)."""
 
     key: dict[str, Any]
     layers: list[str]
@@ -49,6 +51,7 @@ class LatencyTable:
     alpha: float = 1.0
     c0: float = 0.0
     base: float = 0.0
+    measured_base: float = 0.0
     fit: list[tuple[float, float]] | None = None
 
     def layer_sum(self, f_in: np.ndarray, f_out: np.ndarray) -> float:
@@ -148,21 +151,31 @@ def random_keeps(graph: UnitGraph, n: int, max_sparsity: float, seed: int) -> li
     ]
 
 
-def measure_keep(
-    model: nn.Module, graph: UnitGraph, keep: np.ndarray, runtime: InferenceRuntime, batch: int, min_time: float = 0.5
-) -> float:
-    """End-to-end seconds of ``model`` pruned to ``keep`` (which channels does not matter)."""
-    kept = [np.arange(int(k)) for k in keep]
-    return runtime.measure(prune_model(model, graph, kept), graph.input_size, batch, min_time=min_time)
+def pruned_copy(model: nn.Module, graph: UnitGraph, keep: np.ndarray) -> nn.Module:
+    """``model`` cut to ``keep`` channels per unit (which channels does not matter for latency)."""
+    return prune_model(model, graph, [np.arange(int(k)) for k in keep])
 
 
-def _fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """``measured = alpha * layer_sum + c0`` by least squares; a non-positive slope (noise on too
-    few or too similar points) falls back to ``alpha = 1`` with the mean offset."""
-    alpha, c0 = np.polyfit(x, y, 1)
-    if not np.isfinite(alpha) or alpha <= 0:
-        return 1.0, float(np.mean(y - x))
-    return float(alpha), float(c0)
+def measure_ratio(base_run: Runnable, run: Runnable, rounds: int = 5, min_time: float = 0.05) -> float:
+    """Median over ``rounds`` of (seconds of ``run`` / seconds of ``base_run``), the two timed
+    back to back in each round: a slow drift of the machine (a busy neighbour, clock changes)
+    cancels out of the ratio, where it would not out of two absolute times taken minutes apart."""
+    ratios = []
+    for _ in range(rounds):
+        b = median_seconds(base_run, min_time=min_time, warmup=1)
+        ratios.append(median_seconds(run, min_time=min_time, warmup=1) / b)
+    return float(np.median(ratios))
+
+
+def _fit(x_full: float, x: np.ndarray, ratios: np.ndarray) -> float:
+    """``beta`` (the overhead the table leaves out, in its own seconds) such that
+    ``(x + beta) / (x_full + beta)`` best matches the measured latency ratios (least squares of
+    ``ratio * (x_full + beta) - (x + beta)``; a table that needs no offset gives 0)."""
+    d = ratios - 1.0
+    if not np.any(np.abs(d) > 1e-9):
+        return 0.0
+    beta = float(np.sum(d * (x - ratios * x_full)) / np.sum(d * d))
+    return max(beta, -0.9 * float(np.min(x)))  # keeps every prediction positive
 
 
 def latency_table(
@@ -183,13 +196,17 @@ def latency_table(
         return LatencyTable.from_json(path.read_text())
     names, seconds = _measure_layers(graph, runtime, batch)
     table = LatencyTable(key, names, seconds)
-    keeps = [graph.channels.astype(int), *random_keeps(graph, calibration, max_sparsity, seed=12345)]
-    points = []
-    for keep in keeps:
-        points.append((table.layer_sum(*_fractions(graph, keep)), measure_keep(model, graph, keep, runtime, batch)))
-    table.alpha, table.c0 = _fit(*np.array(points).T)
-    x, y = np.array(points).T
-    table.base, table.fit = float(y[0]), [(float(a), float(b)) for a, b in points]
+    full = graph.channels.astype(int)
+    base_run = runtime.runnable(model, graph.input_size, batch)
+    keeps = random_keeps(graph, calibration, max_sparsity, seed=12345)
+    ratios = np.array([measure_ratio(base_run, runtime.runnable(pruned_copy(model, graph, k), graph.input_size, batch))
+                       for k in keeps])  # fmt: skip
+    x = np.array([table.layer_sum(*_fractions(graph, k)) for k in keeps])
+    x_full = table.layer_sum(*_fractions(graph, full))
+    table.c0 = _fit(x_full, x, ratios)
+    table.base = x_full + table.c0
+    table.measured_base = median_seconds(base_run, min_time=0.5)
+    table.fit = [(float(a), float(r)) for a, r in zip(x, ratios)]
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, table.to_json().encode())
