@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ class LatencyTable:
     base: float = 0.0
     measured_base: float = 0.0
     fit: list[tuple[float, float]] | None = None
+    fit_error: float = 0.0
 
     def layer_sum(self, f_in: np.ndarray, f_out: np.ndarray) -> float:
         """Sum over layers of the bilinearly interpolated table at kept fractions (per layer)."""
@@ -207,6 +209,16 @@ def latency_table(
     table.base = x_full + table.c0
     table.measured_base = median_seconds(base_run, min_time=0.5)
     table.fit = [(float(a), float(r)) for a, r in zip(x, ratios)]
+    table.fit_error = float(np.median(np.abs((x + table.c0) / table.base - ratios) / ratios))
+    if table.fit_error > 0.1:
+        warnings.warn(
+            f"the latency table predicts {runtime.name} at batch {batch} poorly on this network (median error "
+            f"{table.fit_error:.0%} on its calibration policies; measured ratios "
+            f"{ratios.min():.2f}-{ratios.max():.2f}):"
+            " cut networks may run slower than their layers suggest (e.g. channel counts that are not multiples of"
+            " 8 or 16); try --round-to 8 or 16, or budget MACs",
+            stacklevel=2,
+        )
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, table.to_json().encode())

@@ -46,8 +46,8 @@ class SearchSettings:
 
     @property
     def budget_name(self) -> str:
-        """``macs``, ``params``, or ``latency-RUNTIME-bBATCH`` (names studies and policies)."""
-        return f"latency-{self.runtime}-b{self.latency_batch}" if self.kind == "latency" else self.kind
+        """``macs``, ``params``, or ``RUNTIME-bBATCH-latency`` (names studies: ``...-latency0.6-...``)."""
+        return f"{self.runtime}-b{self.latency_batch}-latency" if self.kind == "latency" else self.kind
 
 
 @dataclass
