@@ -201,3 +201,19 @@ def test_a_channel_gate_leaves_its_input_unpruned_with_a_warning():
     assert "grouped.0" not in graph.names()
     _check_equivalence(model, graph, (3, 16, 16))
     _check_equivalence(model, graph, (3, 16, 16))
+
+
+def _family(name: str) -> str:
+    """``regnet_y_800mf`` -> ``regnet``, ``mobilenet_v3_large`` -> ``mobilenet``: the architecture."""
+    import re
+
+    return re.split(r"[_\d]", name, maxsplit=1)[0]
+
+
+def test_every_torchvision_classifier_family_is_covered_or_refused():
+    """A torchvision release that adds a classifier family fails here until it is in MODELS (and
+    passes there) or among the refused (transformers, ShuffleNet)."""
+    refused = {"shufflenet", "swin", "vit", "maxvit"}
+    covered = {_family(m) for m in MODELS}
+    missing = sorted({_family(n) for n in tvm.list_models(module=tvm)} - covered - refused)
+    assert not missing, f"torchvision classifiers not in this suite: {missing}"
