@@ -6,6 +6,7 @@ and its held-out / test accuracy; beside it the MACs-budget policy of the same s
 measured latency is closest to it from below, for the accuracy comparison the issue asks.
 
     python bench/latency_budget.py --model resnet56 --runtime onnxruntime --batch-size 1 --latency 0.6
+    python bench/latency_budget.py --quick       # CI: resnet20, --latency 0.9, --flops 0.5
 
 Run on an idle machine. Writes bench/results/latency_budget-MODEL-RUNTIME-bB.json after each row.
 """
@@ -55,7 +56,10 @@ def main() -> None:
     ap.add_argument("--method", default="uniform")
     ap.add_argument("--episodes", type=int, default=60)
     ap.add_argument("--flops", nargs="+", type=float, default=[0.3, 0.4, 0.5, 0.6, 0.7])
+    ap.add_argument("--quick", action="store_true", help="CI size: resnet20, --latency 0.9 and --flops 0.5")
     args = ap.parse_args()
+    if args.quick:
+        args.model, args.latency, args.flops = "resnet20", 0.9, [0.5]
     rt = Runtime.create("cpu", "auto")
     runtime = get_runtime(args.runtime)
     settings = SearchSettings(model=args.model, data=data_spec(), checkpoint=str(base_checkpoint(args.model)))
@@ -64,7 +68,7 @@ def main() -> None:
         ctx = build_context(settings, rt)
     base_run = runtime.runnable(ctx.base.model, ctx.graph.input_size, args.batch_size)
     base_ms = 1e3 * median_seconds(base_run, min_time=1.0)
-    name = f"latency_budget-{args.model}-{args.runtime}-b{args.batch_size}"
+    name = f"latency_budget-{args.model}-{args.runtime}-b{args.batch_size}" + ("-quick" if args.quick else "")
     rows = []
     budgets = [("latency", args.latency)] + [("flops", f) for f in args.flops]
     with tempfile.TemporaryDirectory() as tmp:

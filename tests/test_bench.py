@@ -19,6 +19,8 @@ SCRIPTS = {
     "structured_vs_unstructured.py": "structured_vs_unstructured-resnet20-quick.json",
     "iterative_vs_oneshot.py": "iterative_vs_oneshot-resnet20-quick.json",
     "workers_throughput.py": "workers_throughput-quick.json",
+    "latency_table.py": "latency_table-quick.json",
+    "latency_budget.py": "latency_budget-resnet20-onnxruntime-b1-quick.json",
 }
 
 
