@@ -58,7 +58,9 @@ class LatencyTable:
 
     def layer_sum(self, f_in: np.ndarray, f_out: np.ndarray) -> float:
         """Sum over layers of the bilinearly interpolated table at kept fractions (per layer)."""
-        t = np.asarray(self.seconds)  # (L, G, G)
+        if getattr(self, "_array", None) is None:
+            self._array = np.asarray(self.seconds)  # (L, G, G), converted once
+        t = self._array
         fi, fo = np.clip(f_in, GRID[0], 1.0), np.clip(f_out, GRID[0], 1.0)
         i = np.clip(np.searchsorted(GRID, fi) - 1, 0, len(GRID) - 2)
         o = np.clip(np.searchsorted(GRID, fo) - 1, 0, len(GRID) - 2)
@@ -82,9 +84,9 @@ def _layer_rows(graph: UnitGraph) -> list[tuple[int, str, nn.Module]]:
     return [(r, n, m) for r, (n, m) in enumerate(graph._param_mods) if isinstance(m, PRUNABLE_TYPES)]
 
 
-def _fractions(graph: UnitGraph, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _fractions(graph: UnitGraph, keep: np.ndarray, rows: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     f_out, f_in = graph.fractions(keep)
-    rows = [r for r, _, _ in _layer_rows(graph)]
+    rows = rows if rows is not None else [r for r, _, _ in _layer_rows(graph)]
     dw = graph._dw[rows]
     return np.where(dw, f_out[rows], f_in[rows]), f_out[rows]  # a depthwise layer's input is its output
 
@@ -96,9 +98,10 @@ class LatencyCost:
 
     def __init__(self, graph: UnitGraph, table: LatencyTable) -> None:
         self.graph, self.table, self.base = graph, table, table.base
+        self._rows = [r for r, _, _ in _layer_rows(graph)]  # once: cost() runs inside the action bound
 
     def cost(self, keep: np.ndarray) -> float:
-        return self.table.alpha * self.table.layer_sum(*_fractions(self.graph, keep)) + self.table.c0
+        return self.table.alpha * self.table.layer_sum(*_fractions(self.graph, keep, self._rows)) + self.table.c0
 
 
 def machine_key(runtime: InferenceRuntime, batch: int, graph: UnitGraph) -> dict[str, Any]:
