@@ -56,10 +56,10 @@ def main() -> None:
     ap.add_argument("--method", default="uniform")
     ap.add_argument("--episodes", type=int, default=60)
     ap.add_argument("--flops", nargs="+", type=float, default=[0.3, 0.4, 0.5, 0.6, 0.7])
-    ap.add_argument("--quick", action="store_true", help="CI size: resnet20, --latency 0.9 and --flops 0.5")
+    ap.add_argument("--quick", action="store_true", help="CI size: resnet20, --latency 0.9 and --flops 0.5, 8 episodes")
     args = ap.parse_args()
     if args.quick:
-        args.model, args.latency, args.flops = "resnet20", 0.9, [0.5]
+        args.model, args.latency, args.flops, args.episodes = "resnet20", 0.9, [0.5], 8
     rt = Runtime.create("cpu", "auto")
     runtime = get_runtime(args.runtime)
     settings = SearchSettings(model=args.model, data=data_spec(), checkpoint=str(base_checkpoint(args.model)))

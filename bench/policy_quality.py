@@ -136,10 +136,11 @@ def main() -> None:
     )
     ap.add_argument("--tag", default="", help="suffix of the result JSON's name")
     ap.add_argument("--precision", default="auto")
+    ap.add_argument("--calib-images", type=int, default=2000, help="BN recalibration images per network")
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
     if a.quick:
-        a.model, a.finetune_epochs, a.latency_seconds = "resnet20", 0.02, 0.2
+        a.model, a.finetune_epochs, a.latency_seconds, a.calib_images = "resnet20", 0.02, 0.05, 100
         a.methods = ["uniform", "global", "tp-global-l1"]
     rt = Runtime.create("auto", a.precision)
     ctx = build_context(
@@ -148,7 +149,7 @@ def main() -> None:
         ),
         rt,
     )
-    proxy = NetworkBuilder(ctx.base.model, ctx.graph, ctx.base.data, rt, BuildConfig(calib_images=2000))
+    proxy = NetworkBuilder(ctx.base.model, ctx.graph, ctx.base.data, rt, BuildConfig(calib_images=a.calib_images))
     calib = proxy.calib
     t0 = time.time()
     base = {

@@ -55,17 +55,19 @@ def main() -> None:
     ap.add_argument("--finetune-epochs", type=float, default=0.5)
     ap.add_argument("--sizes", type=int, nargs="+", default=[250, 500, 1000, 2000])
     ap.add_argument("--calib", type=int, nargs="+", default=[0, 250, 500, 1000])
+    ap.add_argument("--truth-calib", type=int, default=2000, help="BN recalibration images before fine-tuning")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
     if a.quick:
-        a.model, a.policies, a.rank_policies, a.finetune_epochs, a.sizes, a.calib = (
+        a.model, a.policies, a.rank_policies, a.finetune_epochs, a.sizes, a.calib, a.truth_calib = (
             "resnet20",
-            4,
-            5,
+            3,
+            3,
             0.02,
             [200],
             [0, 100],
+            100,
         )
     rt = Runtime.create("auto", "auto")
     settings = SearchSettings(
@@ -97,7 +99,7 @@ def main() -> None:
             "seconds_per_policy": (time.time() - start) / len(pols),
         }
     truth_held, truth_test = [], []
-    builder = NetworkBuilder(ctx.base.model, ctx.graph, data, rt, BuildConfig(calib_images=2000))
+    builder = NetworkBuilder(ctx.base.model, ctx.graph, data, rt, BuildConfig(calib_images=a.truth_calib))
     for i, keep in enumerate(pols):
         net = builder.build(keep)
         train(

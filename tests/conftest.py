@@ -19,8 +19,9 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 
 @dataclass(frozen=True)
 class Shared:
-    data: Path
+    data: Path  # the whole real data set: for the tests whose figures must match ../shared/README.md
     checkpoints: Path
+    small: Path  # 5,000 training (500 held-out) and 1,000 test images of it: for everything else
 
     def zoo(self, model: str) -> Path:
         return self.checkpoints / "zoo" / f"{model}-cifar10jpeg.pt"
@@ -36,14 +37,16 @@ def _need(reason: str):
 
 
 @pytest.fixture(scope="session")
-def shared() -> Shared:
+def shared(tmp_path_factory) -> Shared:
     data, ckpt = os.environ.get("AMC_DATA"), os.environ.get("AMC_CHECKPOINTS")
     if not data or not ckpt:
         _need("AMC_DATA and AMC_CHECKPOINTS are not set")
-    s = Shared(Path(data), Path(ckpt))
-    if not (s.data / "train").is_dir() or not (s.checkpoints / "zoo").is_dir():
-        _need(f"{s.data} or {s.checkpoints}/zoo is missing")
-    return s
+    if not (Path(data) / "train").is_dir() or not (Path(ckpt) / "zoo").is_dir():
+        _need(f"{data} or {ckpt}/zoo is missing")
+    from helpers import make_real_subset
+
+    small = make_real_subset(Path(data), tmp_path_factory.mktemp("real-subset"))
+    return Shared(Path(data), Path(ckpt), small)
 
 
 @pytest.fixture(autouse=True)

@@ -50,3 +50,25 @@ def make_imagefolder(
                 img = np.clip(colour + rng.normal(0, 40, (size, size, 3)), 0, 255).astype(np.uint8)
                 Image.fromarray(img).save(d / f"{i:04d}.png")
     return root
+
+
+def make_real_subset(src: Path, root: Path, train_per_class: int = 500, test_per_class: int = 100) -> Path:
+    """A smaller copy (symbolic links) of the real ImageFolder tree ``src`` at ``root/<src name>``:
+    per class the first ``0.9 * train_per_class`` training files plus the last tenth, so its
+    held-out split (the last tenth of each class) is made of real held-out images the zoo bases
+    never trained on, and the first ``test_per_class`` test files. The folder keeps the data
+    set's name, so the zoo's bases are found for it."""
+    dest = root / src.resolve().name
+    if (dest / "done").exists():
+        return dest
+    n_held = round(train_per_class * 0.1)
+    for split, n in (("train", train_per_class), ("test", test_per_class)):
+        for folder in sorted(p for p in (src / split).iterdir() if p.is_dir()):
+            names = sorted(folder.iterdir())
+            chosen = names[: n - n_held] + names[-n_held:] if split == "train" else names[:n]
+            out = dest / split / folder.name
+            out.mkdir(parents=True, exist_ok=True)
+            for f in chosen:
+                (out / f.name).symlink_to(f.resolve())
+    (dest / "done").write_text("ok")
+    return dest

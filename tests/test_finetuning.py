@@ -71,3 +71,26 @@ def test_recipe_sets_defaults_that_flags_override():
     req = parse(ApplyRequest, {"policy": "p.json", "recipe": "recover", "finetune_epochs": "5"})
     assert (req.finetune_epochs, req.distill) == (5, True)
     assert parse(ApplyRequest, {"policy": "p.json"}).finetune_epochs == 1.0
+
+
+def test_recovery_curves_keep_the_masks_and_reuse_finished_runs(ctx, tmp_path, monkeypatch):
+    import amc.experiments as experiments
+
+    rows = experiments.recovery_curves(ctx.base, ctx.graph, tmp_path, (0.0, 0.5), epochs=2, calib_images=20)
+    assert sorted({(r["kind"], r["sparsity"]) for r in rows}) == [
+        ("structured", 0.0), ("structured", 0.5), ("unstructured", 0.0), ("unstructured", 0.5)
+    ]  # fmt: skip
+    assert all(sorted(r["epoch"] for r in rows if r["kind"] == k and r["sparsity"] == s) == [0, 1, 2]
+               for k in ("structured", "unstructured") for s in (0.0, 0.5))  # fmt: skip
+    half = [r for r in rows if r["sparsity"] == 0.5]
+    assert all(r["params_kept"] <= 0.5 + 1e-6 for r in half)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["structured-0", "structured-0.5", "unstructured-0.5"]
+    # the masks held through fine-tuning: the saved curve's network is still half zeros
+    assert next(r for r in half if r["kind"] == "unstructured")["params_kept"] == pytest.approx(0.5, abs=0.01)
+
+    def no_training(*args, **kw):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(experiments, "run_finetune", no_training)
+    again = experiments.recovery_curves(ctx.base, ctx.graph, tmp_path, (0.0, 0.5), epochs=2, calib_images=20)
+    assert again == rows

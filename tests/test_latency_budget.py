@@ -21,7 +21,7 @@ from amc.pruning.budget import Budget
 
 @pytest.fixture(scope="module")
 def table(ctx, tmp_path_factory):
-    cache = tmp_path_factory.mktemp("latency")
+    cache = tmp_path_factory.mktemp("cache") / "latency"  # the CLI test below reuses it
     return latency_table(ctx.base.model, ctx.graph, get_runtime("torch-fp32", 1), 1, cache=cache, calibration=3), cache
 
 
@@ -47,7 +47,11 @@ def test_table_is_cached_per_machine_runtime_and_batch(ctx, table, monkeypatch):
 
 def test_budget_on_latency_bounds_like_macs(ctx, table):
     tab, _ = table
-    budget = Budget(ctx.graph, 0.7, cost=LatencyCost(ctx.graph, tab))
+    # measured tables differ between machines: aim between the smallest reachable and the whole
+    whole = Budget(ctx.graph, 1.0, cost=LatencyCost(ctx.graph, tab))
+    smallest = whole.ratio(whole.min_keep)
+    assert smallest < 0.95
+    budget = Budget(ctx.graph, (1 + smallest) / 2, cost=LatencyCost(ctx.graph, tab))
     assert budget.kind == "latency"
     keep = budget.keep(np.full(len(ctx.graph.units), 0.5))
     assert budget.ratio(keep) < 1.0
@@ -61,19 +65,62 @@ def test_unknown_runtime_is_one_line():
     assert {"onnxruntime", "torch-fp32", "torch-bf16"} <= set(runtime_names())
 
 
-def test_search_under_a_latency_budget_from_the_cli(ctx, tiny_data, tmp_path):
+def test_search_under_a_latency_budget_from_the_cli(ctx, table, tiny_data, tmp_path):
     out = tmp_path / "p.json"
     cmd = [sys.executable, "-m", "amc", "search", "--model", "resnet20", "--data", str(tiny_data),
-           "--checkpoint", str(ctx.settings.checkpoint), "--method", "uniform", "--latency", "0.7",
+           "--checkpoint", str(ctx.settings.checkpoint), "--method", "uniform", "--latency", "0.85",
            "--runtime", "torch-fp32", "--batch-size", "1", "--proxy-size", "20", "--calib-images", "10",
            "--precision", "fp32", "--threads", "1",
            "--out", str(out), "--storage", str(tmp_path / "s.journal")]  # fmt: skip
-    env = {**os.environ, "AMC_CACHE": str(tmp_path / "cache")}
+    env = {**os.environ, "AMC_CACHE": str(table[1].parent)}  # the table measured above (same runtime and threads)
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr
     policy = json.loads(out.read_text())
     assert policy["budget"]["kind"] == "latency" and policy["budget"]["runtime"] == "torch-fp32"
     assert policy["budget"]["used"] <= 1 + 1e-9
-    assert list((tmp_path / "cache" / "latency").glob("*.json"))  # the table was cached
+    assert len(list(table[1].glob("*.json"))) == 1  # the cached table was used, not measured again
     r = subprocess.run([*cmd[:-4], "--flops", "0.5", *cmd[-4:]], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--flops and --latency contradict each other" in r.stderr
+
+
+def test_round_to_auto_picks_the_smallest_multiple_as_fast_as_the_fastest():
+    from amc.deploy.rounding import pick
+
+    assert pick({1: 1.0, 8: 0.90, 16: 0.89}) == 8  # 0.90 is within 3% of 0.89
+    assert pick({1: 0.70, 8: 0.90, 16: 0.95}) == 1
+    assert pick({2: 0.80, 4: 0.60}) == 4
+
+
+def test_round_to_auto_measures_each_multiple_once_and_the_budget_holds(tiny_data, tmp_path, monkeypatch):
+    from helpers import tiny_checkpoint
+
+    import amc.deploy.rounding as rounding
+    from amc.proxy import ProxyConfig
+    from amc.runtime import Runtime
+    from amc.search.baselines import uniform_keep_for
+    from amc.search.context import SearchSettings, build_context
+
+    settings = SearchSettings(model="resnet20", data=str(tiny_data), checkpoint=str(tiny_checkpoint(tmp_path)),
+                              target=0.5, round_to="auto", runtime="torch-fp32", allow_train=False,
+                              proxy=ProxyConfig(size=10, calib_images=10, batch_size=8))  # fmt: skip
+    monkeypatch.setenv("AMC_CACHE", str(tmp_path / "cache"))
+    ctx = build_context(settings, Runtime.create("cpu", "fp32"))
+    assert ctx.budget.round_to in rounding.CANDIDATES
+    keep = uniform_keep_for(ctx.budget)  # what the choice was measured on
+    assert all(k % ctx.budget.round_to == 0 or k == c for k, c in zip(keep, ctx.graph.channels))
+    assert ctx.budget.ratio(keep) <= 0.5 + 1e-9
+    saved = list((tmp_path / "cache" / "latency").glob("round-to-*.json"))
+    assert len(saved) == 1 and len(json.loads(saved[0].read_text())["ratios"]) >= 2
+    monkeypatch.setattr(rounding, "measure_ratio", lambda *a, **k: pytest.fail("measured again"))
+    assert build_context(settings, Runtime.create("cpu", "fp32")).budget.round_to == ctx.budget.round_to
+
+
+@pytest.mark.parametrize("value, fragment", [("0", "--round-to"), ("fast", "--round-to")])
+def test_round_to_takes_a_multiple_or_auto(value, fragment):
+    from amc.requests import SearchRequest, parse
+
+    assert parse(SearchRequest, {"model": "resnet20", "round_to": "auto"}).round_to == "auto"
+    assert parse(SearchRequest, {"model": "resnet20", "round_to": "16"}).round_to == 16
+    with pytest.raises(AmcError, match=fragment) as e:
+        parse(SearchRequest, {"model": "resnet20", "round_to": value})
+    assert "\n" not in str(e.value)

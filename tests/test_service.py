@@ -127,7 +127,7 @@ class Service:
     def wait(self, job_id: str, status: str = "done", timeout: float = 300) -> dict[str, Any]:
         end = time.time() + timeout
         while time.time() < end:
-            job = httpx.get(f"{self.base}/searches/{job_id}", timeout=10).json()
+            job = httpx.get(f"{self.base}/searches/{job_id}", timeout=30).json()
             if job["status"] == status:
                 return dict(job)
             assert job["status"] not in ("failed", "cancelled"), job

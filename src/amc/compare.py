@@ -94,7 +94,7 @@ def run_compare(
             replace(settings, target=target),  # the study name and the policy record the target
             ctx.base,
             ctx.graph,
-            Budget(ctx.graph, target, settings.kind, settings.max_sparsity, settings.round_to),
+            Budget(ctx.graph, target, settings.kind, settings.max_sparsity, ctx.budget.round_to),
             ctx.proxy,
         )
         for method in cfg.methods:

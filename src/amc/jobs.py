@@ -158,6 +158,8 @@ def run_compare(req: CompareRequest, command: str | None = None) -> list[dict[st
         episodes=req.episodes,
         warmup=req.warmup,
         finetune_epochs=req.finetune_epochs,
+        latency_seconds=req.latency_seconds,
+        calib_images=req.measure_calib_images,
     )
     return sweep(settings, rt, cfg, Path(req.out), storage=req.storage, command=command)
 

@@ -153,6 +153,23 @@ def accuracy_vs_sparsity_plot(rows: Sequence[dict[str, Any]], title: str, path: 
     return _save(fig, path)
 
 
+def recovery_plot(rows: Sequence[dict[str, Any]], kind: str, title: str, path: Path, y: str = "test_acc") -> Path:
+    """Accuracy per fine-tuning epoch of the ``kind`` rows of :func:`amc.experiments.recovery_curves`,
+    one line per fraction of parameters removed."""
+    fig = Figure(figsize=(6.4, 4.4))
+    ax = fig.subplots()
+    mine = [r for r in rows if r["kind"] == kind]
+    for i, s in enumerate(sorted({r["sparsity"] for r in mine})):
+        pts = sorted((r["epoch"], r[y]) for r in mine if r["sparsity"] == s)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=f"C{i}", label=f"{s:.0%} of parameters removed")
+    ax.set_xlabel("fine-tuning epoch (0: just pruned)")
+    ax.set_ylabel(AXIS_LABELS.get(y, y).replace(" before fine-tuning", ""))
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
 def schedule_plot(rows: Sequence[dict[str, Any]], title: str, path: Path, y: str = "test_acc") -> Path:
     """Accuracy of each (schedule, criterion) run as bars, grouped by criterion."""
     criteria = list(dict.fromkeys(r["criterion"] for r in rows))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -37,6 +37,7 @@ Precision = Literal["auto", "bf16", "fp32"]
 Projection = Literal["spread", "amc"]
 Demo = Literal["uniform", "global", "sensitivity"]
 Preset = Literal["default", "amc-paper", "spread"]
+RoundTo = Annotated[int, Field(ge=1, le=1024)] | Literal["auto"]
 
 # default: what measured best so far (ResNet-56 at 0.5, one seed: docs/experiments/resnet56-search-defaults):
 # AMC's action range, bound and noise, plus the top-up that spends the budget. amc-paper: exactly the paper
@@ -100,8 +101,10 @@ class SearchRequest(_BaseJob):
     latency: float | None = Field(
         None, gt=0, le=1, description="keep at most this fraction of the latency measured on --runtime, this machine"
     )
-    runtime: str = Field("onnxruntime", description="where --latency is measured: onnxruntime, torch-fp32, torch-bf16")
-    batch_size: int = Field(1, ge=1, le=4096, description="batch size --latency is measured at")
+    runtime: str = Field(
+        "onnxruntime", description="where --latency and --round-to auto measure: onnxruntime, torch-fp32, torch-bf16"
+    )
+    batch_size: int = Field(1, ge=1, le=4096, description="batch size --latency and --round-to auto measure at")
     method: str = Field("ddpg", description="searcher: see 'amc searchers' (ddpg, optuna, random, uniform, ...)")
     preset: Preset = Field("default", description="default (best measured), amc-paper (exactly the paper) or spread")
     episodes: int = Field(400, ge=1, le=100_000, description="DDPG episodes or sampler trials")
@@ -116,7 +119,11 @@ class SearchRequest(_BaseJob):
     proxy_size: int = Field(1000, ge=1, description="held-out images scored per policy")
     calib_images: int = Field(500, ge=0, description="training images for BN recalibration (0 = off)")
     max_sparsity: float = Field(0.8, ge=0, lt=1, description="largest fraction of a unit's channels removed")
-    round_to: int = Field(1, ge=1, le=1024, description="round kept channels up to a multiple of this")
+    round_to: RoundTo = Field(
+        1,
+        description="round kept channels up to a multiple of this; auto: the multiple whose networks run fastest"
+        " on --runtime at --batch-size, measured on this machine",
+    )
     residual: bool = Field(False, description="also prune channels coupled by residual additions")
     projection: Projection = Field("amc", description="action -> sparsity: amc (AMC's range and bound) or spread")
     fill: bool = Field(True, description="top the policy up until the next channel would break the budget")
@@ -130,6 +137,13 @@ class SearchRequest(_BaseJob):
     resume: bool = Field(False, description="continue the study where it stopped")
     out: str = Field("policies/best.json", description="where the best policy is written")
     train: bool = Field(True, description="train a missing base (--no-train: print the amc train command instead)")
+
+    @field_validator("round_to", mode="before")
+    @classmethod
+    def _round_to(cls, v: Any) -> Any:
+        if isinstance(v, str) and v != "auto" and not v.strip().isdigit():
+            raise ValueError("use a channel multiple or auto, e.g. --round-to 8 or --round-to auto")
+        return v
 
     @model_validator(mode="before")
     @classmethod
@@ -214,6 +228,10 @@ class CompareRequest(_BaseJob):
     finetune_epochs: float = Field(0.0, ge=0, description="fine-tuning epochs per policy (0 = none)")
     proxy_size: int = Field(1000, ge=1, description="held-out images scored per policy")
     calib_images: int = Field(500, ge=0, description="BN recalibration images for the search proxy")
+    measure_calib_images: int = Field(
+        2000, ge=0, description="BN recalibration images before each found policy is measured"
+    )
+    latency_seconds: float = Field(0.5, gt=0, le=60, description="seconds of timing per latency measurement")
     max_sparsity: float = Field(0.8, ge=0, lt=1, description="largest fraction of a unit's channels removed")
     storage: str | None = Field(None, description="Optuna storage (default runs/amc.journal)")
     out: str = Field("runs/compare", description="folder for results.csv/json and the plots")

@@ -7,6 +7,7 @@ Searchers only decide *which* kept-channel vector to try; they all score it thro
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +37,7 @@ class SearchSettings:
     runtime: str = "onnxruntime"  # where a latency budget is measured ...
     latency_batch: int = 1  # ... and at which batch size
     max_sparsity: float = 0.8
-    round_to: int = 1
+    round_to: int | str = 1  # or "auto": measured on runtime at latency_batch
     residual: bool = False
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     seed: int = 0
@@ -129,6 +130,26 @@ def _latency_cost(settings: SearchSettings, base: Base, graph: UnitGraph) -> Cos
     return LatencyCost(graph, table)
 
 
+def _auto_round_to(settings: SearchSettings, base: Base, graph: UnitGraph, cost: CostModel | None) -> int:
+    """``--round-to auto``: the multiple whose uniform network under this budget runs fastest."""
+    from amc.data import cache_dir
+    from amc.deploy.rounding import choose_round_to
+    from amc.deploy.runtimes import get_runtime
+    from amc.search.baselines import uniform_keep_for
+
+    def keep_for(m: int) -> np.ndarray:
+        return uniform_keep_for(Budget(graph, settings.target, settings.kind, settings.max_sparsity, m, cost=cost))
+
+    choice = choose_round_to(base.model, graph, keep_for, get_runtime(settings.runtime), settings.latency_batch,
+                             budget_label=f"{settings.budget_name}{settings.target:g}-max{settings.max_sparsity:g}",
+                             cache=cache_dir() / "latency")  # fmt: skip
+    measured = ", ".join(f"{m}: {r:.3f}" for m, r in choice.ratios.items())
+    where = f"{settings.runtime} at batch {settings.latency_batch}"
+    print(f"--round-to auto: {choice.round_to} on {where} (uniform network's latency / unpruned, per multiple:"
+          f" {measured})", file=sys.stderr)  # fmt: skip
+    return choice.round_to
+
+
 def build_context(settings: SearchSettings, runtime: Runtime) -> SearchContext:
     """Open the base, find its units, check the budget and prepare the proxy."""
     base = open_base(
@@ -140,14 +161,16 @@ def build_context(settings: SearchSettings, runtime: Runtime) -> SearchContext:
         allow_train=settings.allow_train,
     )
     graph = unit_graph_for(settings.model, base, settings.residual)
+    cost = _latency_cost(settings, base, graph) if settings.kind == "latency" else None
+    round_to = settings.round_to if isinstance(settings.round_to, int) else _auto_round_to(settings, base, graph, cost)
     budget = Budget(
         graph,
         settings.target,
         settings.kind,
         settings.max_sparsity,
-        settings.round_to,
+        round_to,
         check_reachable=not settings.unstructured,
-        cost=_latency_cost(settings, base, graph) if settings.kind == "latency" else None,
+        cost=cost,
     )
     proxy = ProxyEvaluator(base.model, graph, base.data, runtime, settings.proxy)
     return SearchContext(settings, base, graph, budget, proxy)

@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from amc.errors import AmcError
 from amc.requests import SearchRequest, parse
+from amc.search.study import open_storage
 from amc.service import pages
 from amc.service.store import Job, JobStore
 
@@ -56,15 +57,18 @@ def check_submission(body: dict[str, Any], cfg: ServiceConfig) -> SearchRequest:
     return req
 
 
-def summary(job: Job, storage: optuna.storages.BaseStorage | None) -> dict[str, Any]:
-    """A search as the API lists it: status, progress and the best policy found so far."""
+def summary(
+    job: Job, storage: optuna.storages.BaseStorage | None, trials: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A search as the API lists it: status, progress and the best policy found so far
+    (``trials``: its completed trials, when the caller has read them already)."""
     episodes = int(job.request.get("episodes", 400))
     out: dict[str, Any] = {
         "id": job.id, "status": job.status, "model": job.request.get("model"), "method": job.request.get("method",
         "ddpg"), "request": job.request, "created": job.created.isoformat(), "worker": job.worker,
         "claims": job.claims, "error": job.error, "episodes": episodes, "completed": 0, "best": None,
     }  # fmt: skip
-    trials = _trials(job, storage)
+    trials = _trials(job, storage) if trials is None else trials
     if trials:
         best = max(trials, key=lambda t: t["reward"])
         out |= {"completed": len(trials), "best": best}
@@ -88,15 +92,9 @@ def create_app(cfg: ServiceConfig) -> FastAPI:
     """The app over ``cfg.storage`` (a SQLAlchemy URL shared with the Optuna studies)."""
     store = JobStore(cfg.storage)
     app = FastAPI(title="amc", description="Submit, watch and fetch pruning-policy searches.", version="1")
-    storage_box: list[optuna.storages.BaseStorage] = []
-
-    def optuna_storage() -> optuna.storages.BaseStorage:
-        if not storage_box:
-            from amc.search.study import open_storage
-
-            storage_box.append(open_storage(cfg.storage))
-        return storage_box[0]
-
+    # opened now, not at the first request: its tables exist before any worker starts, and a
+    # page never waits on workers that are creating them at the same time
+    optuna_storage = open_storage(cfg.storage)
     _guard(app, cfg)
     _api(app, store, cfg, optuna_storage)
     _ui(app, store, optuna_storage)
@@ -129,7 +127,7 @@ def _authorised(request: Request, token: str) -> bool:
     return any(c and hmac.compare_digest(c.encode(), token.encode()) for c in candidates)
 
 
-def _api(app: FastAPI, store: JobStore, cfg: ServiceConfig, storage: Callable[[], optuna.storages.BaseStorage]) -> None:
+def _api(app: FastAPI, store: JobStore, cfg: ServiceConfig, storage: optuna.storages.BaseStorage) -> None:
     def job_or_404(job_id: str) -> Job:
         job = store.get(job_id)
         if job is None:
@@ -152,13 +150,13 @@ def _api(app: FastAPI, store: JobStore, cfg: ServiceConfig, storage: Callable[[]
 
     @app.get("/searches")
     def list_searches() -> list[dict[str, Any]]:
-        return [summary(j, storage()) for j in store.list()]
+        return [summary(j, storage) for j in store.list()]
 
     @app.get("/searches/{job_id}")
     def get_search(job_id: str) -> dict[str, Any]:
         job = job_or_404(job_id)
-        trials = _trials(job, storage())
-        return summary(job, storage()) | {"trials": trials, "curve": [t["reward"] for t in trials],
+        trials = _trials(job, storage)
+        return summary(job, storage, trials) | {"trials": trials, "curve": [t["reward"] for t in trials],
                                           "policy": job.policy}  # fmt: skip
 
     @app.get("/searches/{job_id}/policy")
@@ -176,14 +174,15 @@ def _api(app: FastAPI, store: JobStore, cfg: ServiceConfig, storage: Callable[[]
         return {"id": job_id, "status": "cancelled"}
 
 
-def _ui(app: FastAPI, store: JobStore, storage: Callable[[], optuna.storages.BaseStorage]) -> None:
+def _ui(app: FastAPI, store: JobStore, storage: optuna.storages.BaseStorage) -> None:
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
-        return pages.index([summary(j, storage()) for j in store.list()])
+        return pages.index([summary(j, storage) for j in store.list()])
 
     @app.get("/ui/searches/{job_id}", response_class=HTMLResponse)
     def detail(job_id: str) -> str:
         job = store.get(job_id)
         if job is None:
             raise HTTPException(404, f"no search '{job_id}'")
-        return pages.detail(summary(job, storage()), _trials(job, storage()), job.policy)
+        trials = _trials(job, storage)
+        return pages.detail(summary(job, storage, trials), trials, job.policy)
