@@ -32,7 +32,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     data = os.environ.get("AMC_DATA")
     if not _is_notebook(item) or not data or not (Path(data) / "train").is_dir():
         return
-    sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
+    tests = str(Path(__file__).parent.parent / "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
     from helpers import make_real_subset
 
     root = item.config._tmp_path_factory.getbasetemp() / "notebook-data"  # type: ignore[attr-defined]

@@ -182,13 +182,14 @@ def _latencies(
     out: dict[str, float] = {}
     ort = OnnxRuntime() if onnx_file is not None and onnx_file.is_file() else None
     base_onnx = ort.to_onnx(model, graph.input_size) if ort is not None else b""  # exported once
+    pruned_onnx = onnx_file.read_bytes() if ort is not None and onnx_file is not None else b""  # read once
     for bs in (1, 64):
         out[f"base_latency_b{bs}_ms"] = 1e3 * measure_latency(model, base.runtime, bs, graph.input_size)
         out[f"pruned_latency_b{bs}_ms"] = 1e3 * measure_latency(net, base.runtime, bs, graph.input_size)
         if ort is not None and onnx_file is not None:
             base_run = ort.runnable_onnx(base_onnx, (bs, *graph.input_size))
             out[f"base_onnxruntime_b{bs}_ms"] = 1e3 * median_seconds(base_run, min_time=0.5)
-            run = ort.runnable_onnx(onnx_file.read_bytes(), (bs, *graph.input_size))
+            run = ort.runnable_onnx(pruned_onnx, (bs, *graph.input_size))
             out[f"pruned_onnxruntime_b{bs}_ms"] = 1e3 * median_seconds(run, min_time=0.5)
     return out
 

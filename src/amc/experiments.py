@@ -61,9 +61,10 @@ def structured_vs_unstructured(
         for kind, net in pruned_pair(base, graph, ev, s).items():
             row = {"kind": kind, "sparsity": s, **_size(net, kind, graph)}
             row["test_acc"] = evaluate(net, base.data.test, rt)
-            if s > 0 and finetune_epochs > 0:
+            tuned = s > 0 and finetune_epochs > 0  # the unpruned base is not fine-tuned
+            if tuned:
                 finetune(net, base.data.train, rt, finetune_epochs)
-            row["ft_test_acc"] = evaluate(net, base.data.test, rt) if s > 0 and finetune_epochs > 0 else row["test_acc"]
+            row["ft_test_acc"] = evaluate(net, base.data.test, rt) if tuned else row["test_acc"]
             rows.append(row)
     return rows
 

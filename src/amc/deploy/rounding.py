@@ -14,7 +14,6 @@ Choices are cached per network, budget, runtime, batch and machine under ``$AMC_
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from torch import nn
 
 from amc.checkpoints import atomic_write_bytes
 from amc.deploy.runtimes import InferenceRuntime
-from amc.deploy.table import machine_key, measure_ratio, pruned_copy
+from amc.deploy.table import cache_file, machine_key, measure_ratio, pruned_copy
 from amc.errors import AmcError
 from amc.progress import Progress
 from amc.pruning.units import UnitGraph
@@ -78,8 +77,7 @@ def choose_round_to(
     in the cache key (e.g. ``macs0.5``)."""
     key: dict[str, Any] = {**machine_key(runtime, batch, graph), "what": "round-to", "budget": budget_label,
                            "candidates": list(candidates), "tie": TIE}  # fmt: skip
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
-    path = cache / f"round-to-{digest}.json" if cache else None
+    path = cache_file(cache, key, "round-to-")
     if path is not None and path.is_file():
         return RoundingChoice.from_json(path.read_text())
     base_run = runtime.runnable(model, graph.input_size, batch)

@@ -33,7 +33,9 @@ from amc.progress import Progress
 from amc.pruning.prune import prune_model
 from amc.pruning.units import PRUNABLE_TYPES, UnitGraph
 
-__all__ = ["GRID", "LatencyTable", "LatencyCost", "latency_table", "random_keeps", "measure_ratio", "pruned_copy"]
+__all__ = [
+    "GRID", "LatencyTable", "LatencyCost", "latency_table", "random_keeps", "measure_ratio", "pruned_copy", "cache_file"
+]  # fmt: skip
 
 GRID = np.array([0.15, 0.3, 0.45, 0.6, 0.8, 1.0])
 
@@ -121,6 +123,12 @@ def machine_key(runtime: InferenceRuntime, batch: int, graph: UnitGraph) -> dict
     }
 
 
+def cache_file(cache: Path | None, key: dict[str, Any], prefix: str = "") -> Path | None:
+    """Where a measurement keyed by ``key`` is cached under ``cache`` (None: not cached)."""
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    return cache / f"{prefix}{digest}.json" if cache else None
+
+
 def _measure_layers(graph: UnitGraph, runtime: InferenceRuntime, batch: int) -> tuple[list[str], list[Any]]:
     rows = _layer_rows(graph)
     info = {layer.name: layer for layer in graph.layers}
@@ -195,8 +203,7 @@ def latency_table(
 ) -> LatencyTable:
     """The cached table for this model, runtime, batch and machine, measured if missing."""
     key = machine_key(runtime, batch, graph)
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
-    path = (cache / f"{digest}.json") if cache else None
+    path = cache_file(cache, key)
     if path is not None and path.is_file():
         return LatencyTable.from_json(path.read_text())
     names, seconds = _measure_layers(graph, runtime, batch)
