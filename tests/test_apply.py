@@ -92,3 +92,11 @@ def test_amc_apply_on_a_committed_example(shared, tmp_path):
     metrics = json.loads(r.stdout)
     assert metrics["macs_ratio"] == pytest.approx(json.loads(path.read_text())["achieved"]["macs_ratio"])
     assert metrics["pruned_heldout_acc"] > 0.7
+
+
+def test_apply_times_base_and_pruned_on_onnxruntime_when_it_writes_onnx(ctx, policy, tmp_path):
+    cfg = ApplyConfig(calib_images=10, onnx=True)
+    metrics = apply_policy(policy, ctx.base, ctx.graph, cfg, tmp_path, progress=False)
+    for who in ("base", "pruned"):
+        assert all(metrics[f"{who}_onnxruntime_b{bs}_ms"] > 0 for bs in (1, 64))
+    assert (tmp_path / "pruned.onnx").is_file()
