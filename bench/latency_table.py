@@ -5,6 +5,7 @@ median of 5 rounds) and compared with the table's predicted ratio: error = |pred
 / measured. Target (issue 13): median at most 10%.
 
     python bench/latency_table.py --models resnet56 mobilenetv2 --runtimes onnxruntime --batches 1 64
+    python bench/latency_table.py --models mobilenetv2 --batches 1 --round-to 4   # counts on a multiple
     python bench/latency_table.py --quick        # resnet20, onnxruntime, batch 1, 5 policies
 
 Run it on an idle machine: a second process on the cores makes every measurement noise.
@@ -37,7 +38,9 @@ from amc.models import build_model, get_spec  # noqa: E402
 from amc.pruning.units import UnitGraph  # noqa: E402
 
 
-def one_model(model: str, runtime_name: str, batches: list[int], policies: int, calibration: int) -> list[dict]:
+def one_model(
+    model: str, runtime_name: str, batches: list[int], policies: int, calibration: int, round_to: int = 1
+) -> list[dict]:
     spec = get_spec(model)
     net = build_model(model, 10).eval()
     with warnings.catch_warnings():
@@ -47,11 +50,11 @@ def one_model(model: str, runtime_name: str, batches: list[int], policies: int, 
     tables, table_seconds = {}, {}
     for batch in batches:
         t0 = time.time()
-        tables[batch] = latency_table(net, graph, runtime, batch, calibration=calibration)
+        tables[batch] = latency_table(net, graph, runtime, batch, calibration=calibration, round_to=round_to)
         table_seconds[batch] = time.time() - t0
     base_runs = {b: runtime.runnable(net, graph.input_size, b) for b in batches}
     points: dict[int, list[dict]] = {b: [] for b in batches}
-    for keep in random_keeps(graph, policies, 0.8, seed=2026):
+    for keep in random_keeps(graph, policies, 0.8, seed=2026, round_to=round_to):
         pruned = pruned_copy(net, graph, keep)
         blob = runtime.to_onnx(pruned, graph.input_size) if isinstance(runtime, OnnxRuntime) else None
         for b in batches:
@@ -66,7 +69,7 @@ def one_model(model: str, runtime_name: str, batches: list[int], policies: int, 
         err = np.array([abs(p["predicted_ratio"] - p["measured_ratio"]) / p["measured_ratio"] for p in points[b]])
         tab = tables[b]
         rows.append({
-            "model": model, "runtime": runtime_name, "batch": b, "threads": runtime.threads,
+            "model": model, "runtime": runtime_name, "batch": b, "threads": runtime.threads, "round_to": round_to,
             "table_seconds": round(table_seconds[b], 1), "base_ms": 1e3 * tab.measured_base, "c0_ms": 1e3 * tab.c0,
             "median_error": float(np.median(err)), "p90_error": float(np.quantile(err, 0.9)),
             "max_error": float(err.max()), "policies": points[b],
@@ -83,7 +86,8 @@ def main() -> None:
     ap.add_argument("--runtimes", nargs="+", default=["onnxruntime"])
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 64])
     ap.add_argument("--policies", type=int, default=50)
-    ap.add_argument("--calibration", type=int, default=6, help="random policies measured to fit alpha and c0")
+    ap.add_argument("--calibration", type=int, default=6, help="random policies measured to fit c0 (and 2 uniform)")
+    ap.add_argument("--round-to", type=int, default=1, help="kept counts on this multiple (table and policies)")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--tag", default="")
     args = ap.parse_args()
@@ -99,7 +103,7 @@ def main() -> None:
     name = "latency_table" + ("-quick" if args.quick else "") + (f"-{args.tag}" if args.tag else "")
     for model in args.models:
         for rt in args.runtimes:
-            rows += one_model(model, rt, args.batches, args.policies, args.calibration)
+            rows += one_model(model, rt, args.batches, args.policies, args.calibration, args.round_to)
             write_result(name, {"machine": machine(), "rows": rows})  # after every model: nothing lost
 
 

@@ -25,6 +25,7 @@ def test_compare_writes_tables_and_plots_and_resumes(tiny_data, tmp_path):
         warmup=1,
         latency_seconds=0.05,
         calib_images=20,
+        runtimes=("onnxruntime",),
     )
     rt = Runtime.create("cpu", "fp32")
     rows = run_compare(settings, rt, cfg, tmp_path / "out", runs_dir=tmp_path / "runs", progress=False)
@@ -39,11 +40,15 @@ def test_compare_writes_tables_and_plots_and_resumes(tiny_data, tmp_path):
         "results.json",
         "pareto-test_acc-vs-macs_ratio.png",
         "pareto-test_acc-vs-latency_b64_ms.png",
+        "pareto-test_acc-vs-latency_onnxruntime_b1_ms.png",
+        "pareto-test_acc-vs-latency_onnxruntime_b64_ms.png",
         "sparsity-0.5.png",
         "search-0.7.png",
     ):
         assert (tmp_path / "out" / name).stat().st_size > 0, name
-    assert "| uniform | 0.5 |" in (tmp_path / "out" / "README.md").read_text()
+    assert all(r["latency_onnxruntime_b64_ms"] > r["latency_onnxruntime_b1_ms"] > 0 for r in rows)
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert "| uniform | 0.5 |" in readme and "onnxruntime b1 ms" in readme and "onnxruntime b1 " in readme.split("|")[0]
     again = run_compare(settings, rt, cfg, tmp_path / "out", runs_dir=tmp_path / "runs", progress=False)
     assert [r["test_acc"] for r in again] == [r["test_acc"] for r in rows]  # reused, not recomputed
 
@@ -81,6 +86,9 @@ def test_compare_cli_on_resnet20_cifar10_jpeg(shared, tmp_path):
             "100",
             "--latency-seconds",
             "0.05",
+            "--runtimes",
+            "onnxruntime",
+            "torch-fp32",
             "--out",
             str(tmp_path / "cmp"),
         ],
@@ -95,7 +103,32 @@ def test_compare_cli_on_resnet20_cifar10_jpeg(shared, tmp_path):
         (m, t) for m in ("uniform", "global", "optuna", "ddpg") for t in (0.5, 0.7)
     }
     assert (tmp_path / "cmp" / "pareto-test_acc-vs-params_ratio.png").exists()
+    assert (tmp_path / "cmp" / "pareto-test_acc-vs-latency_torch-fp32_b64_ms.png").exists()
+    assert all(x["latency_onnxruntime_b1_ms"] > 0 and "latency_torch-bf16_b1_ms" not in x for x in rows)
     assert "uniform" in r.stdout
     readme = (tmp_path / "cmp" / "README.md").read_text()
     assert "Made by `amc compare --model resnet20" in readme and "![sparsity-0.5.png](sparsity-0.5.png)" in readme
     assert readme.count("| ddpg |") == 2
+
+
+def test_compare_refuses_an_unknown_runtime_in_one_line(tmp_path):
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "amc",
+            "compare",
+            "--model",
+            "resnet20",
+            "--runtimes",
+            "tensorrt",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "unknown runtime 'tensorrt'" in r.stderr and "onnxruntime" in r.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -65,6 +65,20 @@ def test_unknown_runtime_is_one_line():
     assert {"onnxruntime", "torch-fp32", "torch-bf16"} <= set(runtime_names())
 
 
+def test_runtime_latencies_measure_each_runtime_and_leave_the_network_as_it_was():
+    from torch import nn
+
+    from amc.deploy.measure import latency_key, runtime_latencies
+
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2)
+    )
+    got = runtime_latencies(net, (3, 8, 8), ["torch-bf16", "onnxruntime"], batches=(1, 4), min_time=0.01)
+    assert set(got) == {latency_key(r, b) for r in ("torch-bf16", "onnxruntime") for b in (1, 4)}
+    assert all(v > 0 for v in got.values())
+    assert net[0].weight.is_contiguous()  # torch-bf16 timed a channels_last copy, not this network
+
+
 def test_search_under_a_latency_budget_from_the_cli(ctx, table, tiny_data, tmp_path):
     out = tmp_path / "p.json"
     cmd = [sys.executable, "-m", "amc", "search", "--model", "resnet20", "--data", str(tiny_data),
@@ -89,6 +103,16 @@ def test_round_to_auto_picks_the_smallest_multiple_as_fast_as_the_fastest():
     assert pick({1: 1.0, 8: 0.90, 16: 0.89}) == 8  # 0.90 is within 3% of 0.89
     assert pick({1: 0.70, 8: 0.90, 16: 0.95}) == 1
     assert pick({2: 0.80, 4: 0.60}) == 4
+
+
+def test_round_to_auto_on_an_unreachable_target_names_the_smallest_reachable(ctx):
+    from amc.deploy.rounding import choose_round_to
+
+    def keep_for(m: int) -> np.ndarray:
+        raise AmcError(f"latency target 0.6 is unreachable ...: the smallest reachable is {0.67 + m / 100:g}")
+
+    with pytest.raises(AmcError, match="the smallest reachable is 0.68$"):  # the finest multiple's reason
+        choose_round_to(ctx.base.model, ctx.graph, keep_for, get_runtime("torch-fp32", 1), 1, budget_label="x")
 
 
 def test_round_to_auto_measures_each_multiple_once_and_the_budget_holds(tiny_data, tmp_path, monkeypatch):
@@ -124,3 +148,18 @@ def test_round_to_takes_a_multiple_or_auto(value, fragment):
     with pytest.raises(AmcError, match=fragment) as e:
         parse(SearchRequest, {"model": "resnet20", "round_to": value})
     assert "\n" not in str(e.value)
+
+
+def test_a_rounded_table_times_counts_on_the_multiple_and_is_cached_apart(ctx):
+    from amc.deploy.layers import kept_shape
+    from amc.deploy.table import machine_key, random_keeps
+
+    conv = next(i for i in ctx.graph.layers if i.kind == "conv" and i.in_channels == i.out_channels == 64)
+    assert kept_shape(conv, 0.3, 0.3) == (19, 19, 1)  # free counts: round(0.3 * 64)
+    assert kept_shape(conv, 0.3, 0.3, round_to=8) == (24, 24, 1)  # up to the search's multiple
+    assert kept_shape(conv, 1.0, 1.0, round_to=48) == (64, 64, 1)  # never above the layer's own
+    keeps = random_keeps(ctx.graph, 4, 0.8, seed=1, round_to=8)
+    assert all(np.all((k % 8 == 0) | (k == ctx.graph.channels)) for k in keeps)
+    rt = get_runtime("torch-fp32", 1)
+    assert "round_to" not in machine_key(rt, 1, ctx.graph)  # tables of free counts keep their cache keys
+    assert machine_key(rt, 1, ctx.graph, 8) != machine_key(rt, 1, ctx.graph, 4)

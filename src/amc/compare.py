@@ -8,6 +8,7 @@ made, so a stopped sweep resumes where it stopped.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -41,14 +42,22 @@ class CompareConfig:
     finetune_epochs: float = 0.0
     latency_seconds: float = 0.5
     calib_images: int = 2000
+    runtimes: tuple[str, ...] = ("torch-fp32", "torch-bf16", "onnxruntime")  # latency at batch 1 and 64 on each
 
 
 def measure_network(
-    net: nn.Module, ctx: SearchContext, finetune_epochs: float, latency_seconds: float, desc: str = "fine-tuning"
+    net: nn.Module,
+    ctx: SearchContext,
+    finetune_epochs: float,
+    latency_seconds: float,
+    desc: str = "fine-tuning",
+    runtimes: Sequence[str] = (),
 ) -> dict[str, Any]:
     """MACs and parameter ratios, held-out and test accuracy, the same after ``finetune_epochs`` of
-    cosine fine-tuning (if > 0), and latency at batch 1 and 64 (ms) of a pruned network."""
-    from amc.latency import measure_latency
+    cosine fine-tuning (if > 0), and latency at batch 1 and 64 (ms) of a pruned network: on the
+    job's torch runtime (``latency_b1_ms``, ...) and on each of ``runtimes``
+    (``latency_onnxruntime_b1_ms``, ...)."""
+    from amc.deploy.measure import measure_latency, runtime_latencies
 
     rt, data = ctx.base.runtime, ctx.base.data
     row = {
@@ -62,7 +71,7 @@ def measure_network(
         row |= {"ft_heldout_acc": evaluate(net, data.heldout, rt), "ft_test_acc": evaluate(net, data.test, rt)}
     for bs in (1, 64):
         row[f"latency_b{bs}_ms"] = 1e3 * measure_latency(net, rt, bs, ctx.graph.input_size, latency_seconds)
-    return row
+    return row | runtime_latencies(net, ctx.graph.input_size, runtimes, min_time=latency_seconds)
 
 
 def run_compare(
@@ -85,7 +94,7 @@ def run_compare(
     p = settings.proxy
     build = BuildConfig(criterion=p.criterion, calib_images=cfg.calib_images, reconstruct=p.reconstruct)
     evaluator = NetworkBuilder(ctx.base.model, ctx.graph, ctx.base.data, runtime, build)
-    base = _base_row(ctx, cfg.latency_seconds)
+    base = _base_row(ctx, cfg)
     policies: dict[float, dict[str, dict[str, float]]] = {}
     curves: dict[float, dict[str, list[float]]] = {}
     bar = tqdm(total=len(cfg.targets) * len(cfg.methods), desc="compare", unit="run", disable=not progress or None)
@@ -108,28 +117,30 @@ def run_compare(
             if (method, target) not in done:
                 net = evaluator.build(policy_keep(policy, ctx.graph))
                 row = {"method": method, "target": target, "heldout_proxy_acc": policy.metrics["heldout_proxy_acc"]}
-                rows.append(row | measure_network(net, tctx, cfg.finetune_epochs, cfg.latency_seconds))
+                measured = measure_network(net, tctx, cfg.finetune_epochs, cfg.latency_seconds, runtimes=cfg.runtimes)
+                rows.append(row | measured)
                 write_rows(rows, out)  # saved as it goes: a stopped sweep resumes here
             bar.update(1)
     bar.close()
     title = f"{settings.model} on {ctx.base.data.name}"
-    _write_plots(out, title, rows, base, policies, curves, cfg.finetune_epochs > 0)
+    _write_plots(out, title, rows, base, policies, curves, cfg)
     config = {"settings": asdict(settings), "compare": asdict(cfg), "base": base}
     atomic_write_bytes(out / "config.json", json.dumps(config, indent=2, default=str).encode())
-    _write_readme(out, title, rows, base, command)
+    _write_readme(out, title, rows, base, command, cfg.runtimes)
     return rows
 
 
-def _base_row(ctx: SearchContext, latency_seconds: float) -> dict[str, Any]:
-    from amc.latency import measure_latency
+def _base_row(ctx: SearchContext, cfg: CompareConfig) -> dict[str, Any]:
+    from amc.deploy.measure import measure_latency, runtime_latencies
 
-    rt, model = ctx.base.runtime, ctx.base.model
+    rt, model, size = ctx.base.runtime, ctx.base.model, ctx.graph.input_size
     return {
         "method": "unpruned",
         "macs_ratio": 1.0,
         "params_ratio": 1.0,
         "test_acc": evaluate(model, ctx.base.data.test, rt),
-        "latency_b64_ms": 1e3 * measure_latency(model, rt, 64, ctx.graph.input_size, latency_seconds),
+        **{f"latency_b{b}_ms": 1e3 * measure_latency(model, rt, b, size, cfg.latency_seconds) for b in (1, 64)},
+        **runtime_latencies(model, size, cfg.runtimes, min_time=cfg.latency_seconds),
     }
 
 
@@ -145,10 +156,14 @@ def _write_plots(
     base: dict[str, Any],
     policies: dict[float, dict[str, dict[str, float]]],
     curves: dict[float, dict[str, list[float]]],
-    finetuned: bool,
+    cfg: CompareConfig,
 ) -> None:
-    for x in ("macs_ratio", "params_ratio", "latency_b64_ms"):
-        for y in ("test_acc", "ft_test_acc") if finetuned else ("test_acc",):
+    from amc.deploy.measure import latency_key
+
+    xs = ["macs_ratio", "params_ratio", "latency_b64_ms"]
+    xs += [latency_key(r, b) for r in cfg.runtimes for b in (1, 64)]
+    for x in xs:
+        for y in ("test_acc", "ft_test_acc") if cfg.finetune_epochs > 0 else ("test_acc",):
             pareto_plot(
                 rows, x, y, f"{title}: {AXIS(y)} vs {x.replace('_', ' ')}", out / f"pareto-{y}-vs-{x}.png", base
             )
@@ -168,16 +183,33 @@ COLUMNS = [
 ]
 
 
-def _write_readme(out: Path, title: str, rows: list[dict[str, Any]], base: dict[str, Any], command: str | None) -> None:
+def _write_readme(
+    out: Path,
+    title: str,
+    rows: list[dict[str, Any]],
+    base: dict[str, Any],
+    command: str | None,
+    runtimes: Sequence[str],
+) -> None:
+    from amc.deploy.measure import latency_key
+
     ordered = sorted(rows, key=lambda r: (r["target"], -r.get("ft_test_acc", r["test_acc"])))
+    columns = COLUMNS + [
+        (latency_key(r, b), f"{r} b{b} ms", ".2f" if b == 1 else ".1f") for r in runtimes for b in (1, 64)
+    ]
+    unpruned = ", ".join(
+        f"{r} b1 {base[latency_key(r, 1)]:.2f} / b64 {base[latency_key(r, 64)]:.1f} ms" for r in runtimes
+    )
     lines = [f"# {title}: methods at several MACs budgets", ""]
     if command:
         lines += [f"Made by `{command}`.", ""]
     lines += [
-        f"Unpruned: test {base['test_acc']:.2%}, latency b64 {base['latency_b64_ms']:.1f} ms. "
-        "Accuracies are fractions of the split; FT = after the fine-tuning in config.json.",
+        f"Unpruned: test {base['test_acc']:.2%}, latency b64 {base['latency_b64_ms']:.1f} ms"
+        + (f"; {unpruned}" if unpruned else "")
+        + ". Accuracies are fractions of the split; FT = after the fine-tuning in config.json; "
+        "b1 / b64 ms: the job's torch runtime, then each runtime named (median, warm-up excluded).",
         "",
-        markdown_table(ordered, COLUMNS),
+        markdown_table(ordered, columns),
         "",
         *(f"![{p.name}]({p.name})" for p in sorted(out.glob("*.png"))),
     ]

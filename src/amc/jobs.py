@@ -160,6 +160,7 @@ def run_compare(req: CompareRequest, command: str | None = None) -> list[dict[st
         finetune_epochs=req.finetune_epochs,
         latency_seconds=req.latency_seconds,
         calib_images=req.measure_calib_images,
+        runtimes=tuple(req.runtimes),
     )
     return sweep(settings, rt, cfg, Path(req.out), storage=req.storage, command=command)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,17 @@ AXIS_LABELS = {
     "ft_test_acc": "test accuracy after fine-tuning",
     "heldout_acc": "held-out accuracy before fine-tuning",
 }
+
+
+_LATENCY_KEY = re.compile(r"latency_(.+)_b(\d+)_ms")
+
+
+def axis_label(key: str) -> str:
+    """A column's axis label: ``latency_onnxruntime_b1_ms`` -> measured latency on onnxruntime, ..."""
+    m = _LATENCY_KEY.fullmatch(key)
+    if key not in AXIS_LABELS and m:
+        return f"measured latency on {m.group(1)}, batch {m.group(2)} (ms)"
+    return AXIS_LABELS.get(key, key)
 
 
 # the measured columns of a pruned network's row (amc compare, the policy-quality benchmark)
@@ -87,8 +99,8 @@ def pareto_plot(
     if base is not None and base.get(y) is not None:
         bx = base.get(x, 1.0)
         ax.scatter([bx], [base[y]], marker="*", s=160, color="black", label="unpruned", zorder=5)
-    ax.set_xlabel(AXIS_LABELS.get(x, x))
-    ax.set_ylabel(AXIS_LABELS.get(y, y))
+    ax.set_xlabel(axis_label(x))
+    ax.set_ylabel(axis_label(y))
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

@@ -232,6 +232,10 @@ class CompareRequest(_BaseJob):
         2000, ge=0, description="BN recalibration images before each found policy is measured"
     )
     latency_seconds: float = Field(0.5, gt=0, le=60, description="seconds of timing per latency measurement")
+    runtimes: list[str] = Field(
+        ["torch-fp32", "torch-bf16", "onnxruntime"],
+        description="runtimes each network's latency is measured on (batch 1 and 64), plotted against accuracy",
+    )
     max_sparsity: float = Field(0.8, ge=0, lt=1, description="largest fraction of a unit's channels removed")
     storage: str | None = Field(None, description="Optuna storage (default runs/amc.journal)")
     out: str = Field("runs/compare", description="folder for results.csv/json and the plots")
@@ -242,6 +246,16 @@ class CompareRequest(_BaseJob):
     def _targets(cls, v: list[float]) -> list[float]:
         if not v or any(not 0 < t <= 1 for t in v):
             raise ValueError("every target must be in (0, 1], e.g. --flops 0.3 0.5 0.7")
+        return v
+
+    @field_validator("runtimes")
+    @classmethod
+    def _runtimes(cls, v: list[str]) -> list[str]:
+        from amc.deploy.runtimes import runtime_names
+
+        unknown = [r for r in v if r not in runtime_names()]
+        if unknown:
+            raise ValueError(f"unknown runtime {unknown[0]!r}: use some of {', '.join(runtime_names())}")
         return v
 
     @model_validator(mode="after")

@@ -20,18 +20,24 @@ from amc.macs import LayerInfo
 __all__ = ["kept_shape", "layer_runnable"]
 
 
-def _count(fraction: float, channels: int, multiple: int) -> int:
-    return max(multiple, int(round(fraction * channels / multiple)) * multiple)
+def _count(fraction: float, channels: int, multiple: int, round_to: int = 1) -> int:
+    c = max(multiple, int(round(fraction * channels / multiple)) * multiple)
+    if round_to > 1 and c % round_to:  # up to the search's multiple, as its kept counts are
+        c = min(channels, -(-c // round_to) * round_to)
+    return c
 
 
-def kept_shape(info: LayerInfo, f_in: float, f_out: float) -> tuple[int, int, int]:
+def kept_shape(info: LayerInfo, f_in: float, f_out: float, round_to: int = 1) -> tuple[int, int, int]:
     """``(in_channels, out_channels, groups)`` of the layer with these kept fractions; grouped
-    convolutions keep every group the same size, a depthwise one has one channel count."""
+    convolutions keep every group the same size, a depthwise one has one channel count; counts
+    are rounded up to ``round_to`` (never above the layer's own) when it is above 1."""
     if info.kind == "dwconv":
-        c = _count(f_out, info.out_channels, 1)
+        c = _count(f_out, info.out_channels, 1, round_to)
         return c, c, c
     g = info.groups
-    return _count(f_in, info.in_channels, g), _count(f_out, info.out_channels, g), g
+    if g > 1 and round_to > 1:  # a grouped layer keeps equal groups: its count stays on the groups' multiple
+        return _count(f_in, info.in_channels, g), _count(f_out, info.out_channels, g), g
+    return _count(f_in, info.in_channels, g, round_to), _count(f_out, info.out_channels, g, round_to), g
 
 
 def _torch_layer(module: nn.Module, cin: int, cout: int, groups: int) -> nn.Module:
@@ -79,10 +85,16 @@ def _onnx_layer(module: nn.Module, cin: int, cout: int, groups: int, input_shape
 
 
 def layer_runnable(
-    runtime: InferenceRuntime, module: nn.Module, info: LayerInfo, f_in: float, f_out: float, batch: int
+    runtime: InferenceRuntime,
+    module: nn.Module,
+    info: LayerInfo,
+    f_in: float,
+    f_out: float,
+    batch: int,
+    round_to: int = 1,
 ) -> Runnable:
     """A runnable of ``module``'s layer alone with these kept fractions, on ``runtime``."""
-    cin, cout, groups = kept_shape(info, f_in, f_out)
+    cin, cout, groups = kept_shape(info, f_in, f_out, round_to)
     shape: tuple[int, ...] = (batch, cin) if isinstance(module, nn.Linear) else (batch, cin, *info.in_hw)
     if isinstance(runtime, OnnxRuntime):
         return runtime.runnable_onnx(_onnx_layer(module, cin, cout, groups, shape), shape)

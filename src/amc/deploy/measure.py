@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 from torch.utils import benchmark
 
 from amc.runtime import Runtime
 
-__all__ = ["measure_latency"]
+__all__ = ["measure_latency", "runtime_latencies", "latency_key"]
 
 
 @torch.no_grad()
@@ -33,3 +36,29 @@ def measure_latency(
         run()
     timer = benchmark.Timer(stmt="run()", globals={"run": run}, num_threads=torch.get_num_threads())
     return float(timer.blocked_autorange(min_run_time=min_run_time).median)
+
+
+def latency_key(runtime: str, batch: int) -> str:
+    """The result column of a latency on a named runtime: ``latency_onnxruntime_b1_ms``."""
+    return f"latency_{runtime}_b{batch}_ms"
+
+
+def runtime_latencies(
+    model: nn.Module,
+    input_size: tuple[int, ...],
+    runtimes: Sequence[str],
+    batches: Sequence[int] = (1, 64),
+    min_time: float = 0.5,
+) -> dict[str, float]:
+    """Median milliseconds per forward pass on each named runtime (``amc.deploy.runtimes``) at
+    each batch size, keyed by :func:`latency_key`. The runtimes run on the CPU: a network on
+    another device is measured on a CPU copy."""
+    from amc.deploy.runtimes import get_runtime, median_seconds
+
+    if any(p.device.type != "cpu" for p in model.parameters()):
+        model = copy.deepcopy(model).cpu()
+    out: dict[str, float] = {}
+    for name in runtimes:
+        for batch, run in get_runtime(name).runnables(model, input_size, batches).items():
+            out[latency_key(name, batch)] = 1e3 * median_seconds(run, min_time=min_time)
+    return out

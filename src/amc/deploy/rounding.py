@@ -82,19 +82,21 @@ def choose_round_to(
         return RoundingChoice.from_json(path.read_text())
     base_run = runtime.runnable(model, graph.input_size, batch)
     ratios: dict[int, float] = {}
+    errors: list[AmcError] = []
     bar = Progress(len(candidates), f"--round-to auto ({runtime.name}, batch {batch})", "multiple")
     for m in candidates:
         try:
             keep = keep_for(m)
-        except AmcError:  # this rounding cannot meet the budget
+        except AmcError as e:  # this rounding cannot meet the budget
             keep = None
+            errors.append(e)
         if keep is not None:
             net = pruned_copy(model, graph, keep)
             ratios[m] = measure_ratio(base_run, runtime.runnable(net, graph.input_size, batch), rounds=rounds)
         bar.update(1)
     bar.close()
-    if not ratios:
-        raise AmcError(f"--round-to auto: no multiple in {list(candidates)} meets the budget: pass --round-to 1")
+    if not ratios:  # the finest rounding's reason (an unreachable target names the smallest reachable one)
+        raise errors[0]
     choice = RoundingChoice(pick(ratios), ratios)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,10 +9,11 @@ channels_last) and ``onnxruntime`` (CPU execution provider, CUDA's where present
 
 from __future__ import annotations
 
+import copy
 import statistics
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -52,6 +53,10 @@ class InferenceRuntime(ABC):
     @abstractmethod
     def runnable(self, model: nn.Module, input_size: tuple[int, ...], batch: int) -> Runnable: ...
 
+    def runnables(self, model: nn.Module, input_size: tuple[int, ...], batches: Sequence[int]) -> dict[int, Runnable]:
+        """One runnable per batch size (a runtime that converts the network does it once)."""
+        return {b: self.runnable(model, input_size, b) for b in batches}
+
     def measure(self, model: nn.Module, input_size: tuple[int, ...], batch: int, min_time: float = 0.5) -> float:
         """Median seconds per forward pass of ``model`` on this runtime."""
         return median_seconds(self.runnable(model, input_size, batch), min_time=min_time)
@@ -65,8 +70,8 @@ class TorchFp32(InferenceRuntime):
         torch.set_num_threads(self.threads)
         net = model.eval()
         x = torch.randn(batch, *input_size)
-        if self.channels_last and x.dim() == 4:
-            net = net.to(memory_format=torch.channels_last)
+        if self.channels_last and x.dim() == 4:  # a copy: Module.to() would convert the caller's network
+            net = copy.deepcopy(model).to(memory_format=torch.channels_last)
             x = x.contiguous(memory_format=torch.channels_last)
 
         @torch.no_grad()
@@ -113,6 +118,10 @@ class OnnxRuntime(InferenceRuntime):
 
     def runnable(self, model: nn.Module, input_size: tuple[int, ...], batch: int) -> Runnable:
         return self.runnable_onnx(self.to_onnx(model, input_size), (batch, *input_size))
+
+    def runnables(self, model: nn.Module, input_size: tuple[int, ...], batches: Sequence[int]) -> dict[int, Runnable]:
+        blob = self.to_onnx(model, input_size)  # dynamic batch: exported once
+        return {b: self.runnable_onnx(blob, (b, *input_size)) for b in batches}
 
     @staticmethod
     def to_onnx(model: nn.Module, input_size: tuple[int, ...]) -> bytes:

@@ -30,6 +30,7 @@ from amc.checkpoints import atomic_write_bytes
 from amc.deploy.layers import layer_runnable
 from amc.deploy.runtimes import InferenceRuntime, Runnable, median_seconds
 from amc.progress import Progress
+from amc.pruning.budget import kept_channels
 from amc.pruning.prune import prune_model
 from amc.pruning.units import PRUNABLE_TYPES, UnitGraph
 
@@ -106,21 +107,27 @@ class LatencyCost:
         return self.table.alpha * self.table.layer_sum(*_fractions(self.graph, keep, self._rows)) + self.table.c0
 
 
-def machine_key(runtime: InferenceRuntime, batch: int, graph: UnitGraph) -> dict[str, Any]:
-    """What a table depends on: the layers' shapes, runtime, batch, threads and machine."""
+def machine_key(runtime: InferenceRuntime, batch: int, graph: UnitGraph, round_to: int = 1) -> dict[str, Any]:
+    """What a table depends on: the layers' shapes, runtime, batch, threads, machine and the
+    channel multiple its counts are rounded to."""
     cpu = ""
     if Path("/proc/cpuinfo").is_file():
         cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "")
     shapes = [repr(layer) for layer in graph.layers]
-    return {
-        "runtime": runtime.name,
-        "batch": batch,
-        "threads": runtime.threads,
-        "cpu": cpu or platform.processor(),
-        "torch": torch.__version__,
-        "grid": GRID.tolist(),
-        "layers_sha": hashlib.sha256("\n".join(shapes).encode()).hexdigest()[:16],
-    }
+    rounding = {"round_to": round_to} if round_to > 1 else {}  # tables of free counts keep their old keys
+    return (
+        rounding
+        | {
+            "runtime": runtime.name,
+            "batch": batch,
+            "threads": runtime.threads,
+            "cpu": cpu or platform.processor(),
+            "torch": torch.__version__,
+            "grid": GRID.tolist(),
+            "calibration": "random+uniform",  # what c0 is fitted on (tables fitted otherwise are measured again)
+            "layers_sha": hashlib.sha256("\n".join(shapes).encode()).hexdigest()[:16],
+        }
+    )
 
 
 def cache_file(cache: Path | None, key: dict[str, Any], prefix: str = "") -> Path | None:
@@ -129,7 +136,9 @@ def cache_file(cache: Path | None, key: dict[str, Any], prefix: str = "") -> Pat
     return cache / f"{prefix}{digest}.json" if cache else None
 
 
-def _measure_layers(graph: UnitGraph, runtime: InferenceRuntime, batch: int) -> tuple[list[str], list[Any]]:
+def _measure_layers(
+    graph: UnitGraph, runtime: InferenceRuntime, batch: int, round_to: int = 1
+) -> tuple[list[str], list[Any]]:
     rows = _layer_rows(graph)
     info = {layer.name: layer for layer in graph.layers}
     bar = Progress(len(rows) * len(GRID) ** 2, f"latency table ({runtime.name}, batch {batch})", "point")
@@ -141,7 +150,7 @@ def _measure_layers(graph: UnitGraph, runtime: InferenceRuntime, batch: int) -> 
                 if info[name].kind == "dwconv" and a != b:
                     grid[a, b] = np.nan  # filled from the diagonal below
                 else:
-                    run = layer_runnable(runtime, module, info[name], float(fi), float(fo), batch)
+                    run = layer_runnable(runtime, module, info[name], float(fi), float(fo), batch, round_to)
                     grid[a, b] = median_seconds(run, min_time=0.03, min_runs=10)
                 bar.update(1)
         if info[name].kind == "dwconv":  # one channel count: in = out
@@ -155,12 +164,12 @@ def _measure_layers(graph: UnitGraph, runtime: InferenceRuntime, batch: int) -> 
     return names, seconds
 
 
-def random_keeps(graph: UnitGraph, n: int, max_sparsity: float, seed: int) -> list[np.ndarray]:
-    """``n`` random policies (each unit's sparsity uniform in [0, max_sparsity]) as kept counts."""
+def random_keeps(graph: UnitGraph, n: int, max_sparsity: float, seed: int, round_to: int = 1) -> list[np.ndarray]:
+    """``n`` random policies (each unit's sparsity uniform in [0, max_sparsity]) as kept counts,
+    rounded as a search with ``--round-to round_to`` rounds them."""
     rng = np.random.default_rng(seed)
     return [
-        np.maximum(1, np.round(graph.channels * (1 - rng.uniform(0, max_sparsity, len(graph.channels))))).astype(int)
-        for _ in range(n)
+        kept_channels(rng.uniform(0, max_sparsity, len(graph.channels)), graph.channels, round_to) for _ in range(n)
     ]
 
 
@@ -200,17 +209,22 @@ def latency_table(
     cache: Path | None = None,
     calibration: int = 6,
     max_sparsity: float = 0.8,
+    round_to: int = 1,
 ) -> LatencyTable:
-    """The cached table for this model, runtime, batch and machine, measured if missing."""
-    key = machine_key(runtime, batch, graph)
+    """The cached table for this model, runtime, batch and machine, measured if missing; with
+    ``round_to`` above 1, its grid and calibration policies have counts on that multiple (the
+    networks a search with that rounding makes)."""
+    key = machine_key(runtime, batch, graph, round_to)
     path = cache_file(cache, key)
     if path is not None and path.is_file():
         return LatencyTable.from_json(path.read_text())
-    names, seconds = _measure_layers(graph, runtime, batch)
+    names, seconds = _measure_layers(graph, runtime, batch, round_to)
     table = LatencyTable(key, names, seconds)
     full = graph.channels.astype(int)
     base_run = runtime.runnable(model, graph.input_size, batch)
-    keeps = random_keeps(graph, calibration, max_sparsity, seed=12345)
+    keeps = random_keeps(graph, calibration, max_sparsity, seed=12345, round_to=round_to)
+    # and two uniform policies, so the fit also holds near the smallest reachable latency
+    keeps += [kept_channels(np.full(len(full), u), full, round_to) for u in (0.5 * max_sparsity, max_sparsity)]
     ratios = np.array([measure_ratio(base_run, runtime.runnable(pruned_copy(model, graph, k), graph.input_size, batch))
                        for k in keeps])  # fmt: skip
     x = np.array([table.layer_sum(*_fractions(graph, k)) for k in keeps])

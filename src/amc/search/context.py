@@ -112,8 +112,8 @@ def unit_graph_for(model_name: str, base: Base, residual: bool) -> UnitGraph:
     )
 
 
-def _latency_cost(settings: SearchSettings, base: Base, graph: UnitGraph) -> CostModel:
-    """The measured-latency cost model (its table measured once per machine and cached)."""
+def _latency_cost(settings: SearchSettings, base: Base, graph: UnitGraph, round_to: int = 1) -> CostModel:
+    """The measured-latency cost model (its table measured once per machine and rounding, and cached)."""
     from amc.data import cache_dir
     from amc.deploy.runtimes import get_runtime
     from amc.deploy.table import LatencyCost, latency_table
@@ -126,6 +126,7 @@ def _latency_cost(settings: SearchSettings, base: Base, graph: UnitGraph) -> Cos
         settings.latency_batch,
         cache=cache_dir() / "latency",
         max_sparsity=settings.max_sparsity,
+        round_to=round_to,
     )
     return LatencyCost(graph, table)
 
@@ -161,8 +162,12 @@ def build_context(settings: SearchSettings, runtime: Runtime) -> SearchContext:
         allow_train=settings.allow_train,
     )
     graph = unit_graph_for(settings.model, base, settings.residual)
-    cost = _latency_cost(settings, base, graph) if settings.kind == "latency" else None
-    round_to = settings.round_to if isinstance(settings.round_to, int) else _auto_round_to(settings, base, graph, cost)
+    latency = settings.kind == "latency"
+    fixed = settings.round_to if isinstance(settings.round_to, int) else 1
+    cost = _latency_cost(settings, base, graph, fixed) if latency else None
+    round_to = fixed if isinstance(settings.round_to, int) else _auto_round_to(settings, base, graph, cost)
+    if latency and round_to != fixed:  # the table that predicts the rounded networks the search will make
+        cost = _latency_cost(settings, base, graph, round_to)
     budget = Budget(
         graph,
         settings.target,
