@@ -5,7 +5,9 @@ latency ratio to the unpruned network measured on R at batch B (the two timed ba
 median of 7 rounds), and its held-out / test accuracy; beside it MACs-budget policies of the same
 searcher and rounding at ``--flops``, measured the same way. Verdicts: the latency policy's
 measured ratio is at most T (5% tolerance), and its accuracy is at least that of the best
-MACs-budget policy whose measured latency is as low.
+MACs-budget policy whose measured latency is as low. A latency target the search refuses as
+unreachable is recorded with the refusal, and the smallest reachable one (up to the next 0.05)
+is run instead.
 
     python bench/latency_budget.py --model resnet56 --runtime onnxruntime --batch-size 1 --latency 0.6 \
         --method ddpg --episodes 100 --round-to auto
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -29,6 +33,7 @@ from _common import RESULTS, base_checkpoint, data_spec, machine, write_result  
 from amc.apply import policy_keep  # noqa: E402
 from amc.deploy.runtimes import get_runtime, median_seconds  # noqa: E402
 from amc.deploy.table import measure_ratio  # noqa: E402
+from amc.errors import AmcError  # noqa: E402
 from amc.jobs import run_search_request  # noqa: E402
 from amc.pruning.build import BuildConfig, NetworkBuilder  # noqa: E402
 from amc.requests import SearchRequest  # noqa: E402
@@ -105,7 +110,8 @@ def main() -> None:
     name += "-quick" if args.quick else ""
     old = RESULTS / f"{name}.json"
     rows = json.loads(old.read_text())["rows"] if old.is_file() and not args.quick else []
-    done = {(r["budget"], r["target"]) for r in rows}
+    refused: list[dict] = json.loads(old.read_text()).get("refused", []) if rows else []
+    done = {(r["budget"], r["target"]) for r in rows} | {("latency", r["target"]) for r in refused if rows}
     args.runs.mkdir(parents=True, exist_ok=True)
     for kind, target in [("latency", args.latency)] + [("flops", f) for f in args.flops]:
         if (kind, target) in done:
@@ -117,17 +123,31 @@ def main() -> None:
                             storage=str(args.runs / f"{name}.journal"),
                             out=str(args.runs / f"{name}-{kind}{target}.json"),
                             **{kind: target})  # fmt: skip
-        policy = run_search_request(req, progress=False)
+        try:
+            policy = run_search_request(req, progress=False)
+        except AmcError as e:  # an unreachable latency target: say so, then run the smallest reachable one
+            found = re.search(r"smallest reachable is ([0-9.]+)", str(e))
+            if kind != "latency" or found is None:
+                raise
+            refused.append({"target": target, "refused": str(e)})
+            target = math.ceil(float(found.group(1)) * 20) / 20  # up to the next 0.05
+            print(f"refused: {e}; running --latency {target:g}", flush=True)
+            policy = run_search_request(req.model_copy(update={"latency": target}), progress=False)
         row = {"budget": kind, "target": target, **measure(ctx, policy, runtime, args.batch_size, base_run)}
         rows.append(row)
         print(f"{kind} {target}: measured latency ratio {row['latency_ratio']:.3f} (MACs {row['macs_ratio']:.3f},"
               f" round to {row['round_to']}), held-out {row['heldout_acc']:.2%}, test {row['test_acc']:.2%}",
               flush=True)  # fmt: skip
         payload = {"machine": machine(), "method": args.method, "episodes": args.episodes, "round_to": args.round_to,
-                   "residual": args.residual, "base_ms": base_ms, "rows": rows,
-                   "verdict": verdict(rows, args.latency)}  # fmt: skip
+                   "residual": args.residual, "base_ms": base_ms, "rows": rows, "refused": refused,
+                   "verdict": verdict(rows, lat_target(rows, args.latency))}  # fmt: skip
         write_result(name, payload)
-    print(json.dumps(verdict(rows, args.latency), indent=1))
+    print(json.dumps(verdict(rows, lat_target(rows, args.latency)), indent=1))
+
+
+def lat_target(rows: list[dict], asked: float) -> float:
+    """The latency target run: the one asked, or the smallest reachable one it was raised to."""
+    return next((r["target"] for r in rows if r["budget"] == "latency"), asked)
 
 
 if __name__ == "__main__":
