@@ -151,6 +151,37 @@ def latency(model: str) -> None:
     )
 
 
+def latency_budgets() -> None:
+    """Issue 13's targets: one table per (model, runtime, batch) latency_budget run with DDPG."""
+    for path in sorted(RESULTS.glob("latency_budget-*-ddpg.json")):
+        r = json.loads(path.read_text())
+        v = r.get("verdict", {})
+        print(f"\n{cmd(r)}; unpruned {r['base_ms']:.2f} ms")
+        for x in r.get("refused", []):
+            print(f"\n`--latency {x['target']:g}` refused: {x['refused']}")
+        print()
+        rows = [x | {"kind": f"--{x['budget']} {x['target']:g}"} for x in r["rows"]]
+        print(
+            markdown_table(
+                rows,
+                [
+                    ("kind", "budget", ""),
+                    ("round_to", "round to", ""),
+                    ("macs_ratio", "MACs", ".3f"),
+                    ("predicted_ratio", "predicted latency", ".3f"),
+                    ("latency_ratio", "measured latency", ".3f"),
+                    ("heldout_acc", "held-out", ".2%"),
+                    ("test_acc", "test", ".2%"),
+                ],
+            )
+        )
+        if v:
+            splits = ("heldout_acc", "test_acc")
+            acc = " and ".join(f"{s.split('_')[0]} {'yes' if v[f'{s}_at_least_best_flops'] else 'no'}" for s in splits)
+            print(f"\nLatency kept (5% tolerance): {'yes' if v['latency_kept'] else 'no'}; accuracy at least the best"
+                  f" MACs-budget policy as fast: {acc}.")  # fmt: skip
+
+
 def experiments() -> None:
     """Link every experiment folder under docs/experiments/ (each README holds its command and table)."""
     root = Path(__file__).parent.parent / "docs" / "experiments"
@@ -174,6 +205,8 @@ if __name__ == "__main__":
     latency("resnet56")
     print("\nThe policies of `docs/experiments/resnet56-compare`, re-measured on an idle machine:")
     latency("resnet56-compare")
+    print("\n### Latency budgets (DDPG, `--round-to auto`, no fine-tuning)")
+    latency_budgets()
     print("\n### Proxy fidelity\n")
     fidelity("resnet56")
     print("\n### The comparison experiments (figures, tables and commands in each folder)\n")
