@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from helpers import tiny_checkpoint
 
 from amc.compare import CompareConfig, run_compare
@@ -111,24 +112,51 @@ def test_compare_cli_on_resnet20_cifar10_jpeg(shared, tmp_path):
     assert readme.count("| ddpg |") == 2
 
 
-def test_compare_refuses_an_unknown_runtime_in_one_line(tmp_path):
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--runtimes", "tensorrt"], "unknown runtime 'tensorrt': use some of torch-fp32"),
+        (["--params", "0.5", "--flops", "0.5"], "give --flops or --params, not both"),
+        (["--params", "0.5", "2"], "--params: every target must be in (0, 1]"),
+    ],
+)
+def test_compare_refuses_bad_options_in_one_line(args, fragment, tmp_path):
     r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "amc",
-            "compare",
-            "--model",
-            "resnet20",
-            "--runtimes",
-            "tensorrt",
-            "--out",
-            str(tmp_path),
-        ],
+        [sys.executable, "-m", "amc", "compare", "--model", "resnet20", *args, "--out", str(tmp_path / "o")],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert "unknown runtime 'tensorrt'" in r.stderr and "onnxruntime" in r.stderr
-    assert list(tmp_path.iterdir()) == []
+    assert fragment in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_compare_sweeps_parameter_budgets(tiny_data, tmp_path):
+    from dataclasses import replace
+
+    settings = SearchSettings(
+        model="resnet20",
+        data=str(tiny_data),
+        checkpoint=str(tiny_checkpoint(tmp_path)),
+        proxy=ProxyConfig(size=30, calib_images=20),
+        allow_train=False,
+        kind="params",
+    )
+    cfg = CompareConfig(
+        targets=(0.4,), methods=("uniform", "global"), latency_seconds=0.01, calib_images=20, runtimes=()
+    )
+    rows = run_compare(replace(settings, target=0.4), Runtime.create("cpu", "fp32"), cfg, tmp_path / "out",
+                       runs_dir=tmp_path / "runs", progress=False)  # fmt: skip
+    assert all(0.35 <= r["params_ratio"] <= 0.4 + 1e-9 for r in rows) and rows[0]["macs_ratio"] > 0.4
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert "several parameters budgets" in readme and "| parameters target |" in readme
+
+
+def test_compare_request_takes_one_budget_axis():
+    from amc.requests import CompareRequest
+
+    assert CompareRequest(model="resnet20", params=[0.2, 0.8]).budget == ("params", [0.2, 0.8])
+    assert CompareRequest(model="resnet20").budget == ("macs", [0.3, 0.5, 0.7])
+    with pytest.raises(ValueError, match="give --flops or --params, not both"):
+        CompareRequest(model="resnet20", params=[0.5], flops=[0.5])

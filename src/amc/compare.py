@@ -123,10 +123,11 @@ def run_compare(
             bar.update(1)
     bar.close()
     title = f"{settings.model} on {ctx.base.data.name}"
-    _write_plots(out, title, rows, base, policies, curves, cfg)
+    what = AXIS_NAMES.get(settings.kind, settings.kind)
+    _write_plots(out, title, rows, base, policies, curves, cfg, what)
     config = {"settings": asdict(settings), "compare": asdict(cfg), "base": base}
     atomic_write_bytes(out / "config.json", json.dumps(config, indent=2, default=str).encode())
-    _write_readme(out, title, rows, base, command, cfg.runtimes)
+    _write_readme(out, title, rows, base, command, cfg.runtimes, what)
     return rows
 
 
@@ -157,6 +158,7 @@ def _write_plots(
     policies: dict[float, dict[str, dict[str, float]]],
     curves: dict[float, dict[str, list[float]]],
     cfg: CompareConfig,
+    what: str,
 ) -> None:
     from amc.deploy.measure import latency_key
 
@@ -168,16 +170,17 @@ def _write_plots(
                 rows, x, y, f"{title}: {AXIS(y)} vs {x.replace('_', ' ')}", out / f"pareto-{y}-vs-{x}.png", base
             )
     for target, pol in policies.items():
-        sparsity_plot(pol, f"{title}: per-unit sparsity at {target:g} of MACs", out / f"sparsity-{target:g}.png")
+        sparsity_plot(pol, f"{title}: per-unit sparsity at {target:g} of the {what}", out / f"sparsity-{target:g}.png")
     for target, cur in curves.items():
         search_curve_plot(
-            cur, f"{title}: search at {target:g} of MACs (held-out proxy)", out / f"search-{target:g}.png"
+            cur, f"{title}: search at {target:g} of the {what} (held-out proxy)", out / f"search-{target:g}.png"
         )
 
 
+AXIS_NAMES = {"macs": "MACs", "params": "parameters"}  # what a budget kind's targets are fractions of
 COLUMNS = [
     ("method", "method", ""),
-    ("target", "MACs target", "g"),
+    ("target", "target", "g"),
     ("heldout_proxy_acc", "search proxy", ".2%"),
     *MEASURE_COLUMNS,
 ]
@@ -190,17 +193,18 @@ def _write_readme(
     base: dict[str, Any],
     command: str | None,
     runtimes: Sequence[str],
+    what: str = "MACs",
 ) -> None:
     from amc.deploy.measure import latency_key
 
     ordered = sorted(rows, key=lambda r: (r["target"], -r.get("ft_test_acc", r["test_acc"])))
-    columns = COLUMNS + [
+    columns = [(k, f"{what} target" if k == "target" else h, f) for k, h, f in COLUMNS] + [
         (latency_key(r, b), f"{r} b{b} ms", ".2f" if b == 1 else ".1f") for r in runtimes for b in (1, 64)
     ]
     unpruned = ", ".join(
         f"{r} b1 {base[latency_key(r, 1)]:.2f} / b64 {base[latency_key(r, 64)]:.1f} ms" for r in runtimes
     )
-    lines = [f"# {title}: methods at several MACs budgets", ""]
+    lines = [f"# {title}: methods at several {what} budgets", ""]
     if command:
         lines += [f"Made by `{command}`.", ""]
     lines += [

@@ -142,18 +142,20 @@ def run_compare(req: CompareRequest, command: str | None = None) -> list[dict[st
 
             raise AmcError(f"method '{m}' prunes weights, not channels: compare takes channel searchers")
     rt = Runtime.create(req.device, req.precision, req.threads)
+    kind, targets = req.budget
     settings = SearchSettings(
         model=req.model,
         data=data_spec(req.data),
         checkpoint=req.checkpoint,
-        target=max(req.flops),
+        target=max(targets),
+        kind=kind,
         max_sparsity=req.max_sparsity,
         proxy=ProxyConfig(size=req.proxy_size, calib_images=req.calib_images, seed=req.seed),
         seed=req.seed,
         allow_train=req.train,
     )
     cfg = CompareConfig(
-        targets=tuple(req.flops),
+        targets=tuple(targets),
         methods=tuple(req.methods),
         episodes=req.episodes,
         warmup=req.warmup,

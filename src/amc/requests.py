@@ -220,6 +220,9 @@ class CompareRequest(_BaseJob):
     """``amc compare``: several methods at several budgets, applied and measured."""
 
     flops: list[float] = Field([0.3, 0.5, 0.7], description="MACs targets, e.g. --flops 0.3 0.5 0.7")
+    params: list[float] | None = Field(
+        None, description="parameter targets instead of MACs ones, e.g. --params 0.2 0.4 0.6 0.8"
+    )
     methods: list[str] = Field(
         ["uniform", "global", "sensitivity", "optuna", "ddpg"], description="searchers to compare"
     )
@@ -241,12 +244,23 @@ class CompareRequest(_BaseJob):
     out: str = Field("runs/compare", description="folder for results.csv/json and the plots")
     train: bool = Field(True, description="train a missing base (--no-train: print the amc train command instead)")
 
-    @field_validator("flops")
+    @field_validator("flops", "params")
     @classmethod
-    def _targets(cls, v: list[float]) -> list[float]:
-        if not v or any(not 0 < t <= 1 for t in v):
-            raise ValueError("every target must be in (0, 1], e.g. --flops 0.3 0.5 0.7")
+    def _targets(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and (not v or any(not 0 < t <= 1 for t in v)):
+            raise ValueError("every target must be in (0, 1], e.g. 0.3 0.5 0.7")
         return v
+
+    @model_validator(mode="after")
+    def _one_axis(self) -> CompareRequest:
+        if self.params is not None and "flops" in self.model_fields_set:
+            raise ValueError("give --flops or --params, not both (one compare sweeps one budget axis)")
+        return self
+
+    @property
+    def budget(self) -> tuple[str, list[float]]:
+        """The budget kind (``macs`` or ``params``) and its targets."""
+        return ("params", self.params) if self.params is not None else ("macs", self.flops)
 
     @field_validator("runtimes")
     @classmethod

@@ -36,7 +36,7 @@ def _is(annotation: Any, kind: type) -> bool:
     if annotation is kind:
         return True
     args = typing.get_args(annotation)
-    return typing.get_origin(annotation) is kind or any(a is kind for a in args)
+    return typing.get_origin(annotation) is kind or any(a is kind or typing.get_origin(a) is kind for a in args)
 
 
 def _parameter(name: str, info: FieldInfo) -> inspect.Parameter:
