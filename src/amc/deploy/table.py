@@ -114,7 +114,8 @@ def machine_key(runtime: InferenceRuntime, batch: int, graph: UnitGraph, round_t
     if Path("/proc/cpuinfo").is_file():
         cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "")
     shapes = [repr(layer) for layer in graph.layers]
-    rounding = {"round_to": round_to} if round_to > 1 else {}  # tables of free counts keep their old keys
+    # tables of free counts keep their old keys; rounded ones are also calibrated on uniform policies
+    rounding = {"round_to": round_to, "calibration": "random+uniform"} if round_to > 1 else {}
     return (
         rounding
         | {
@@ -223,8 +224,8 @@ def latency_table(
     full = graph.channels.astype(int)
     base_run = runtime.runnable(model, graph.input_size, batch)
     keeps = random_keeps(graph, calibration, max_sparsity, seed=12345, round_to=round_to)
-    # and two uniform policies, so the fit also holds near the smallest reachable latency
-    keeps += [kept_channels(np.full(len(full), u), full, round_to) for u in (0.5 * max_sparsity, max_sparsity)]
+    if round_to > 1:  # and two uniform policies, so the fit also holds near the smallest reachable latency
+        keeps += [kept_channels(np.full(len(full), u), full, round_to) for u in (0.5 * max_sparsity, max_sparsity)]
     ratios = np.array([measure_ratio(base_run, runtime.runnable(pruned_copy(model, graph, k), graph.input_size, batch))
                        for k in keeps])  # fmt: skip
     x = np.array([table.layer_sum(*_fractions(graph, k)) for k in keeps])
