@@ -54,17 +54,22 @@ write(
             "settings = SearchSettings(model=MODEL, data=DATA, proxy=ProxyConfig(size=PROXY_SIZE, calib_images=CALIB))\n"
             "cfg = CompareConfig(targets=TARGETS, methods=METHODS, episodes=EPISODES, warmup=WARMUP,\n"
             "                    finetune_epochs=FINETUNE_EPOCHS, latency_seconds=0.2 if QUICK else 1.0,\n"
-            "                    calib_images=max(CALIB, 500))\n"
+            "                    calib_images=max(CALIB, 500),\n"
+            "                    runtimes=('onnxruntime',) if QUICK else ('torch-fp32', 'torch-bf16', 'onnxruntime'))\n"
             "rows = run_compare(settings, Runtime.create(), cfg, OUT, runs_dir=OUT / 'runs')"
         ),
         new_code_cell(
             "import pandas as pd\npd.DataFrame(rows)[['method', 'target', 'macs_ratio', 'params_ratio', "
             "'heldout_proxy_acc', 'test_acc', 'latency_b64_ms']].sort_values(['target', 'test_acc'])"
         ),
-        new_markdown_cell("Accuracy against MACs, parameters and measured latency (one line per method):"),
+        new_markdown_cell(
+            "Accuracy against MACs, parameters and measured latency (torch, and onnxruntime at batch 1; "
+            "`OUT` holds one plot per runtime and batch size), one line per method:"
+        ),
         new_code_cell(
             "for name in ('pareto-test_acc-vs-macs_ratio.png', 'pareto-test_acc-vs-params_ratio.png',\n"
-            "             'pareto-test_acc-vs-latency_b64_ms.png', f'sparsity-{TARGETS[0]:g}.png', f'search-{TARGETS[0]:g}.png'):\n"
+            "             'pareto-test_acc-vs-latency_b64_ms.png', 'pareto-test_acc-vs-latency_onnxruntime_b1_ms.png',\n"
+            "             f'sparsity-{TARGETS[0]:g}.png', f'search-{TARGETS[0]:g}.png'):\n"
             "    display(Image(filename=str(OUT / name)))"
         ),
     ],
