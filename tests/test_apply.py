@@ -99,4 +99,6 @@ def test_apply_times_base_and_pruned_on_onnxruntime_when_it_writes_onnx(ctx, pol
     metrics = apply_policy(policy, ctx.base, ctx.graph, cfg, tmp_path, progress=False)
     for who in ("base", "pruned"):
         assert all(metrics[f"{who}_onnxruntime_b{bs}_ms"] > 0 for bs in (1, 64))
+        other = "torch-fp32" if ctx.base.runtime.precision == "bf16" else "torch-bf16"  # the other torch runtime
+        assert all(metrics[f"{who}_latency_{other}_b{bs}_ms"] > 0 for bs in (1, 64))
     assert (tmp_path / "pruned.onnx").is_file()

@@ -175,7 +175,9 @@ def _latencies(
     model: nn.Module, net: nn.Module, base: Base, graph: UnitGraph, onnx_file: Path | None
 ) -> dict[str, float]:
     """Median milliseconds at batch 1 and 64 of the base and the pruned network on the job's torch
-    runtime and, when the ONNX file was written, on onnxruntime (warm-up excluded)."""
+    runtime, on the other torch runtime (``base_latency_torch-bf16_b1_ms``, ... when the job runs
+    fp32) and, when the ONNX file was written, on onnxruntime (warm-up excluded)."""
+    from amc.deploy.measure import runtime_latencies
     from amc.deploy.runtimes import OnnxRuntime, median_seconds
     from amc.latency import measure_latency  # imports torch.utils.benchmark: only when used
 
@@ -191,6 +193,9 @@ def _latencies(
             out[f"base_onnxruntime_b{bs}_ms"] = 1e3 * median_seconds(base_run, min_time=0.5)
             run = ort.runnable_onnx(pruned_onnx, (bs, *graph.input_size))
             out[f"pruned_onnxruntime_b{bs}_ms"] = 1e3 * median_seconds(run, min_time=0.5)
+    other = ["torch-fp32" if base.runtime.precision == "bf16" else "torch-bf16"]
+    for who, m in (("base", model), ("pruned", net)):
+        out |= {f"{who}_{k}": v for k, v in runtime_latencies(m, graph.input_size, other).items()}
     return out
 
 

@@ -100,11 +100,10 @@ def _apply(given: dict[str, Any]) -> None:
             f"; latency b64 {m['base_latency_b64_ms']:.1f} -> {m['pruned_latency_b64_ms']:.1f} ms, "
             f"b1 {m['base_latency_b1_ms']:.2f} -> {m['pruned_latency_b1_ms']:.2f} ms"
         )
-        if "pruned_onnxruntime_b1_ms" in m:
-            line += (
-                f"; onnxruntime b64 {m['base_onnxruntime_b64_ms']:.1f} -> {m['pruned_onnxruntime_b64_ms']:.1f} ms, "
-                f"b1 {m['base_onnxruntime_b1_ms']:.2f} -> {m['pruned_onnxruntime_b1_ms']:.2f} ms"
-            )
+        for rt in ("onnxruntime", "latency_torch-bf16", "latency_torch-fp32"):
+            if f"pruned_{rt}_b1_ms" in m:
+                b64, b1 = (f"{m[f'base_{rt}_b{b}_ms']:.2f} -> {m[f'pruned_{rt}_b{b}_ms']:.2f} ms" for b in (64, 1))
+                line += f"; {rt.removeprefix('latency_')} b64 {b64}, b1 {b1}"
     typer.echo(line + f"; wrote {out}/pruned.pt")
 
 
