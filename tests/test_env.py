@@ -43,6 +43,22 @@ def test_every_episode_meets_the_budget(budget, reward):
         assert r == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("round_to, projection", [(8, "amc"), (4, "amc"), (8, "spread")])
+def test_every_episode_meets_the_budget_with_counts_rounded(round_to, projection):
+    """The action bound once stopped at a count between multiples, which the rounding then raised:
+    a search with --round-to 8 returned policies at 1.02 of their budget."""
+    rounded = Budget(UnitGraph(build_model("resnet56")), 0.4, round_to=round_to)
+    env = PruningEnv(rounded, fake_accuracy, projection=projection)
+    rng = np.random.default_rng(1)
+    for episode in range(40):
+        env.reset(seed=episode)
+        low = rng.uniform(-1, 0)  # some episodes spare the early units: the bound then binds at the end
+        for _ in range(env.n):
+            _, _, _, _, info = env.step(rng.uniform(low, 1, 1).astype(np.float32))
+        assert info["macs_ratio"] <= 0.4 + 1e-9
+        assert all(k % round_to == 0 or k == c for k, c in zip(env.last_episode.keep, rounded.channels))
+
+
 def test_action_maps_to_sparsity_range(budget):
     env = PruningEnv(budget, fake_accuracy)
     env.reset()

@@ -200,6 +200,10 @@ class PruningEnv(gym.Env):
         if self._t < self.n:
             return self._obs(), 0.0, False, False, {}
         keep = self.budget.fill(self._keep) if self.fill else self._keep.copy()
+        if not self.budget.fits(keep):  # a bug, not bad input: never score a policy over its budget
+            raise AssertionError(
+                f"episode policy is over the budget: {self.budget.ratio(keep) / self.budget.target:.4f}"
+            )
         self.last_episode: Episode = score(self.budget, keep, self.evaluate, self.reward_kind)
         return self._obs(), float(self.last_episode.reward), True, False, self.last_episode.as_info()
 

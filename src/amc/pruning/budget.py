@@ -138,5 +138,6 @@ class Budget:
             mid = (lo + hi) // 2
             keep[t] = mid
             lo, hi = (mid, hi) if self.fits(keep) else (lo, mid)
-        keep[t] = lo
+        # down to a count keep() gives back: rounding a count between multiples up would break the budget
+        keep[t] = max(int(self.min_keep[t]), lo // self.round_to * self.round_to)
         return float(self.sparsity(keep)[t])
