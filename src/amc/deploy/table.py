@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -152,7 +153,7 @@ def _measure_layers(
                     grid[a, b] = np.nan  # filled from the diagonal below
                 else:
                     run = layer_runnable(runtime, module, info[name], float(fi), float(fo), batch, round_to)
-                    grid[a, b] = median_seconds(run, min_time=0.03, min_runs=10)
+                    grid[a, b] = _time_point(run)
                 bar.update(1)
         if info[name].kind == "dwconv":  # one channel count: in = out
             grid = np.repeat(np.diag(grid)[None, :], len(GRID), 0)
@@ -163,6 +164,17 @@ def _measure_layers(
         seconds.append(grid.tolist())
     bar.close()
     return names, seconds
+
+
+def _time_point(run: Runnable) -> float:
+    """Median seconds of one table point: 10 runs after 3 warm-ups, or 3 after 1 when a run takes
+    over 5 ms (slow layers are steady, and a table of them, e.g. bf16 emulated at batch 64, would
+    otherwise take half an hour)."""
+    start = time.perf_counter()
+    run()
+    if time.perf_counter() - start > 0.005:
+        return median_seconds(run, min_time=0.0, warmup=0, min_runs=3)
+    return median_seconds(run, min_time=0.03, min_runs=10)
 
 
 def random_keeps(graph: UnitGraph, n: int, max_sparsity: float, seed: int, round_to: int = 1) -> list[np.ndarray]:
