@@ -92,6 +92,7 @@ def test_search_under_a_latency_budget_from_the_cli(ctx, table, tiny_data, tmp_p
     policy = json.loads(out.read_text())
     assert policy["budget"]["kind"] == "latency" and policy["budget"]["runtime"] == "torch-fp32"
     assert policy["budget"]["used"] <= 1 + 1e-9
+    assert policy["metrics"]["policies_measured"] >= 1 and policy["metrics"]["measured_latency_ratio"] > 0
     assert len(list(table[1].glob("*.json"))) == 1  # the cached table was used, not measured again
     r = subprocess.run([*cmd[:-4], "--flops", "0.5", *cmd[-4:]], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--flops and --latency contradict each other" in r.stderr
@@ -163,3 +164,33 @@ def test_a_rounded_table_times_counts_on_the_multiple_and_is_cached_apart(ctx):
     rt = get_runtime("torch-fp32", 1)
     assert "round_to" not in machine_key(rt, 1, ctx.graph)  # tables of free counts keep their cache keys
     assert machine_key(rt, 1, ctx.graph, 8) != machine_key(rt, 1, ctx.graph, 4)
+
+
+def _verify(monkeypatch, true_ratio, scores, predicted, target=0.6):
+    """verify_latency over candidates whose measured ratio is ``true_ratio[i]`` (no timing)."""
+    import amc.deploy.verify as verify
+
+    monkeypatch.setattr(verify, "pruned_copy", lambda model, graph, keep: int(keep[0]))
+    monkeypatch.setattr(verify, "measure_ratio", lambda base_run, run: run())
+
+    class Fake:
+        name = "fake"
+
+        def runnable(self, net, size, batch):
+            return lambda: 1.0 if not isinstance(net, int) else true_ratio[net]
+
+    graph = type("G", (), {"input_size": (3, 8, 8)})()
+    cands = [verify.Candidate(np.array([i]), s, p) for i, (s, p) in enumerate(zip(scores, predicted))]
+    return verify.verify_latency(None, graph, Fake(), 1, cands, target, top=2)
+
+
+def test_a_latency_budget_is_kept_as_measured_not_as_predicted(monkeypatch):
+    # the best-scoring policy measures over the budget: the next best within it wins, nothing more is measured
+    v = _verify(monkeypatch, [0.65, 0.58, 0.5, 0.4], scores=[0.9, 0.8, 0.7, 0.1], predicted=[0.6, 0.6, 0.55, 0.4])
+    assert (v.index, v.within, sorted(v.measured)) == (1, True, [0, 1])
+    # the two best-scoring both over: the predicted fastest of the rest are measured, the best of those within wins
+    v = _verify(monkeypatch, [0.65, 0.62, 0.59, 0.4], scores=[0.9, 0.8, 0.7, 0.1], predicted=[0.6, 0.6, 0.55, 0.4])
+    assert (v.index, v.within, sorted(v.measured)) == (2, True, [0, 1, 2, 3])
+    with pytest.warns(UserWarning, match="no policy the search found measures within the latency budget 0.6"):
+        v = _verify(monkeypatch, [0.7, 0.8, 0.75], scores=[0.9, 0.8, 0.7], predicted=[0.6, 0.6, 0.6])
+    assert (v.index, v.within) == (0, False)  # the fastest measured

@@ -98,6 +98,9 @@ def run_search(ctx: SearchContext, run: SearchRun) -> Policy:
     best = studies.best_trial(study)
     if best is None:
         raise AmcError(f"study '{name}' has no evaluated policy yet: run the search again with --resume")
+    measured: dict[str, Any] = {}
+    if ctx.settings.kind == "latency":
+        best, measured = _measured_best(ctx, studies.completed(study))
     metrics = {
         "heldout_proxy_acc": best.user_attrs["accuracy"],
         "reward": best.value,
@@ -110,7 +113,26 @@ def run_search(ctx: SearchContext, run: SearchRun) -> Policy:
         "proxy": asdict(ctx.settings.proxy),
         "base_heldout_proxy_acc": ctx.proxy.base_accuracy(),
         "precision": ctx.base.runtime.precision,
+        **measured,
     }
     policy = ctx.policy(np.asarray(best.user_attrs["keep"]), run.method, metrics)
     save_policy(policy, run.out)
     return policy
+
+
+def _measured_best(ctx: SearchContext, trials: list[Any]) -> tuple[Any, dict[str, Any]]:
+    """Under a latency budget: the most rewarded policy whose latency, measured on the runtime,
+    is within the budget (:func:`amc.deploy.verify.verify_latency`), and what was measured."""
+    from amc.deploy.runtimes import get_runtime
+    from amc.deploy.verify import Candidate, verify_latency
+
+    unique = list({tuple(t.user_attrs["keep"]): t for t in trials}.values())  # one per distinct policy
+    keeps = [np.asarray(t.user_attrs["keep"]) for t in unique]
+    cands = [Candidate(k, float(t.value), ctx.budget.ratio(k)) for k, t in zip(keeps, unique)]
+    s = ctx.settings
+    v = verify_latency(ctx.base.model, ctx.graph, get_runtime(s.runtime), s.latency_batch, cands, s.target)
+    return unique[v.index], {
+        "measured_latency_ratio": v.measured[v.index],
+        "measured_within_budget": v.within,
+        "policies_measured": len(v.measured),
+    }

@@ -1,0 +1,94 @@
+"""A latency budget checked on the runtime itself: the search's best policies by held-out proxy
+accuracy are cut out and timed back to back with the unpruned network (as the latency table's
+calibration is), and the most accurate one whose measured ratio is within the budget wins.
+
+The latency table predicts a policy's latency within a few percent on average, but a single
+network can be off by more (kernels chosen by channel count, e.g. onnxruntime's at 40 channels):
+a budget the user ships on should be kept as measured, not as predicted (NetAdapt measures
+every proposal for the same reason).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from torch import nn
+
+from amc.deploy.runtimes import InferenceRuntime
+from amc.deploy.table import measure_ratio, pruned_copy
+from amc.progress import Progress
+from amc.pruning.units import UnitGraph
+
+__all__ = ["Candidate", "Verified", "verify_latency"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A policy the search found: kept channels, its score (higher is better), its predicted ratio."""
+
+    keep: np.ndarray
+    score: float
+    predicted: float
+
+
+@dataclass
+class Verified:
+    """The chosen candidate (index into the list given) and every measured ratio by index."""
+
+    index: int
+    measured: dict[int, float] = field(default_factory=dict)
+    within: bool = True
+
+
+def _by_score(candidates: Sequence[Candidate], top: int) -> list[int]:
+    return sorted(range(len(candidates)), key=lambda i: -candidates[i].score)[:top]
+
+
+def _by_speed(candidates: Sequence[Candidate], top: int, skip: Sequence[int]) -> list[int]:
+    fastest = sorted(range(len(candidates)), key=lambda i: candidates[i].predicted)
+    return [i for i in fastest if i not in skip][:top]
+
+
+def verify_latency(
+    model: nn.Module,
+    graph: UnitGraph,
+    runtime: InferenceRuntime,
+    batch: int,
+    candidates: Sequence[Candidate],
+    target: float,
+    top: int = 6,
+) -> Verified:
+    """The best-scoring candidate whose measured latency ratio is at most ``target``: the ``top``
+    best-scoring ones are measured in order of score until one is within the target; if none
+    is, the ``top`` predicted fastest of the rest are measured and the best-scoring within the
+    target wins; if still none, the fastest measured (with a warning)."""
+    base_run = runtime.runnable(model, graph.input_size, batch)
+    out = Verified(index=-1)
+    bar = Progress(2 * top, f"latency budget checked on {runtime.name} at batch {batch}", "policy")
+
+    def measure(i: int) -> bool:
+        run = runtime.runnable(pruned_copy(model, graph, candidates[i].keep), graph.input_size, batch)
+        out.measured[i] = measure_ratio(base_run, run)
+        bar.update(1)
+        return out.measured[i] <= target
+
+    first = next((i for i in _by_score(candidates, top) if measure(i)), None)
+    if first is None:
+        for i in _by_speed(candidates, top, list(out.measured)):
+            measure(i)
+    bar.close()
+    within = [j for j in out.measured if out.measured[j] <= target]
+    if within:
+        out.index = max(within, key=lambda j: (candidates[j].score, -out.measured[j]))
+        return out
+    out.index = min(out.measured, key=out.measured.__getitem__)
+    out.within = False
+    warnings.warn(
+        f"no policy the search found measures within the latency budget {target:g} on {runtime.name} at batch "
+        f"{batch} (the fastest measured: {out.measured[out.index]:.3f}); a lower --latency or --round-to auto helps",
+        stacklevel=2,
+    )
+    return out
