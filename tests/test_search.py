@@ -131,3 +131,22 @@ def test_committed_env_specs_parse():
     assert len(specs) >= 5
     for path in specs:
         assert parse(SearchRequest, read_toml(path)).model
+
+
+def test_a_rounded_search_is_its_own_study_beside_the_free_one(ctx, tmp_path):
+    from dataclasses import replace
+
+    from amc.pruning.budget import Budget
+    from amc.search.context import SearchContext
+    from amc.search.runner import SearchRun, run_search
+
+    names = []
+    for m in (1, 8):  # same storage: the second once failed as "made with other settings"
+        settings = replace(ctx.settings, round_to=m)
+        rounded = SearchContext(
+            settings, ctx.base, ctx.graph, Budget(ctx.graph, settings.target, round_to=m), ctx.proxy
+        )
+        run = SearchRun("uniform", storage=str(tmp_path / "s.journal"), out=tmp_path / f"{m}.json", runs_dir=tmp_path,
+                        progress=False)  # fmt: skip
+        names.append(run_search(rounded, run).metrics["study"])
+    assert names[1] == names[0] + "-round8"

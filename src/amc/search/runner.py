@@ -71,6 +71,8 @@ def _fingerprint(ctx: SearchContext, run: SearchRun) -> dict[str, Any]:
 def _open(ctx: SearchContext, run: SearchRun, searcher: Searcher) -> tuple[Any, str]:
     s = ctx.settings
     name = run.study or studies.default_study_name(s.model, ctx.base.data.name, s.budget_name, s.target, run.method)
+    if not run.study and s.round_to != 1:  # a rounded search is its own study, beside the free one
+        name += f"-round{s.round_to}"
     storage = studies.open_storage(run.storage, run.runs_dir)
     resume = run.resume or not searcher.learns  # a deterministic baseline reuses its one trial
     try:
