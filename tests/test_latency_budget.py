@@ -194,3 +194,21 @@ def test_a_latency_budget_is_kept_as_measured_not_as_predicted(monkeypatch):
     with pytest.warns(UserWarning, match="no policy the search found measures within the latency budget 0.6"):
         v = _verify(monkeypatch, [0.7, 0.8, 0.75], scores=[0.9, 0.8, 0.7], predicted=[0.6, 0.6, 0.6])
     assert (v.index, v.within) == (0, False)  # the fastest measured
+
+
+def test_round_to_auto_under_a_latency_budget_times_half_the_macs_without_a_table(ctx, monkeypatch):
+    from dataclasses import replace
+
+    import amc.deploy.rounding as rounding
+    from amc.search.context import _auto_round_to
+
+    seen = {}
+
+    def fake_choose(model, graph, keep_for, runtime, batch, *, budget_label, cache=None):
+        seen["label"], seen["macs"] = budget_label, ctx.graph.cost(keep_for(4))[0] / ctx.graph.base_macs
+        return rounding.RoundingChoice(4, {1: 0.7, 4: 0.6})
+
+    monkeypatch.setattr(rounding, "choose_round_to", fake_choose)
+    settings = replace(ctx.settings, kind="latency", target=0.6, round_to="auto", runtime="torch-fp32")
+    assert _auto_round_to(settings, ctx.base, ctx.graph) == 4
+    assert seen["label"].startswith("macs0.5-") and 0.45 < seen["macs"] <= 0.5  # no latency table was needed
