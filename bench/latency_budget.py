@@ -87,6 +87,12 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--residual", action="store_true", help="also prune residual groups (as amc search)")
     ap.add_argument("--flops", nargs="+", type=float, default=[0.3, 0.4, 0.5, 0.6, 0.7])
     ap.add_argument("--tag", default="", help="suffix of the result's name")
+    ap.add_argument(
+        "--flops-rows-from",
+        default="",
+        metavar="TAG",
+        help="reuse the MACs-budget rows of an earlier result (same model, runtime and batch) with this tag",
+    )
     ap.add_argument("--runs", type=Path, default=Path("runs/latency_budget"), help="search storage (resumable)")
     ap.add_argument("--quick", action="store_true", help="CI size: resnet20, --latency 0.9 and --flops 0.5, 8 episodes")
     args = ap.parse_args()
@@ -111,6 +117,8 @@ def main() -> None:
     old = RESULTS / f"{name}.json"
     rows = json.loads(old.read_text())["rows"] if old.is_file() and not args.quick else []
     refused: list[dict] = json.loads(old.read_text()).get("refused", []) if rows else []
+    if not rows and args.flops_rows_from:
+        rows = reused_flops_rows(name.replace(f"-{args.tag}", f"-{args.flops_rows_from}", 1) if args.tag else "")
     done = {(r["budget"], r["target"]) for r in rows} | {("latency", r["target"]) for r in refused if rows}
     args.runs.mkdir(parents=True, exist_ok=True)
     for kind, target in [("latency", args.latency)] + [("flops", f) for f in args.flops]:
@@ -140,9 +148,23 @@ def main() -> None:
               flush=True)  # fmt: skip
         payload = {"machine": machine(), "method": args.method, "episodes": args.episodes, "round_to": args.round_to,
                    "residual": args.residual, "base_ms": base_ms, "rows": rows, "refused": refused,
+                   "flops_rows_from": args.flops_rows_from or None,
                    "verdict": verdict(rows, lat_target(rows, args.latency))}  # fmt: skip
         write_result(name, payload)
     print(json.dumps(verdict(rows, lat_target(rows, args.latency)), indent=1))
+
+
+def reused_flops_rows(name: str) -> list[dict]:
+    """The MACs-budget rows of the earlier result ``name``, each marked with where it came from."""
+    path = RESULTS / f"{name}.json"
+    if not name or not path.is_file():
+        sys.exit(
+            f"error: --flops-rows-from needs --tag and an earlier result {path.name}; run it first or drop the option"
+        )
+    old = json.loads(path.read_text())
+    return [
+        {**r, "from": f"{name} ({old.get('commit')}, {old.get('when')})"} for r in old["rows"] if r["budget"] == "flops"
+    ]
 
 
 def lat_target(rows: list[dict], asked: float) -> float:

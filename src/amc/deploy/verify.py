@@ -1,6 +1,9 @@
 """A latency budget checked on the runtime itself: the search's best policies by held-out proxy
 accuracy are cut out and timed back to back with the unpruned network (as the latency table's
-calibration is), and the most accurate one whose measured ratio is within the budget wins.
+calibration is), and the most accurate one whose measured ratio is within the budget wins. A
+ratio within the budget is measured a second time and the larger of the two is kept: on a shared
+machine one measurement can read low (a MobileNetV2 policy measured 0.587 inside the search, and
+0.63 to 0.70 in later processes), and a budget should not be passed by a lucky draw.
 
 The latency table predicts a policy's latency within a few percent on average, but a single
 network can be off by more (kernels chosen by channel count, e.g. onnxruntime's at 40 channels):
@@ -23,6 +26,8 @@ from amc.progress import Progress
 from amc.pruning.units import UnitGraph
 
 __all__ = ["Candidate", "Verified", "verify_latency"]
+
+ROUNDS = 7  # back-to-back rounds per measurement, as bench/latency_budget.py times the result
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,9 @@ def verify_latency(
 
     def measure(i: int) -> bool:
         run = runtime.runnable(pruned_copy(model, graph, candidates[i].keep), graph.input_size, batch)
-        out.measured[i] = measure_ratio(base_run, run)
+        out.measured[i] = measure_ratio(base_run, run, rounds=ROUNDS)
+        if out.measured[i] <= target:  # confirmed, or not, by a second measurement
+            out.measured[i] = max(out.measured[i], measure_ratio(base_run, run, rounds=ROUNDS))
         bar.update(1)
         return out.measured[i] <= target
 

@@ -28,6 +28,7 @@ from amc.search.context import SearchContext
 
 __all__ = [
     "uniform_keep",
+    "shaped_keep_for",
     "uniform_keep_for",
     "global_keep",
     "sensitivity_keep",
@@ -44,14 +45,25 @@ def uniform_keep(ctx: SearchContext) -> np.ndarray:
 
 def uniform_keep_for(b: Budget) -> np.ndarray:
     """The least uniform sparsity that fits ``b`` (bisection on the sparsity, then a top-up)."""
+    return shaped_keep_for(b, np.ones(len(b.channels)))
+
+
+def shaped_keep_for(b: Budget, shape: np.ndarray) -> np.ndarray:
+    """The least ``t`` such that sparsities ``min(t * shape, max)`` fit ``b`` (bisection on ``t``,
+    then a top-up): the uniform policy for a flat ``shape``, others of the same budget for others."""
     n = len(b.channels)
-    lo, hi = 0.0, b.max_sparsity
+    shape = np.asarray(shape, dtype=float) / float(np.max(shape))
+
+    def at(t: float) -> np.ndarray:
+        return b.keep(np.minimum(t * shape, b.max_sparsity))
+
     if b.fits(b.keep(np.zeros(n))):
         return b.keep(np.zeros(n))
+    lo, hi = 0.0, b.max_sparsity / float(np.min(shape))
     for _ in range(50):
         mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if b.fits(b.keep(np.full(n, mid))) else (mid, hi)
-    return b.fill(b.keep(np.full(n, hi)))
+        lo, hi = (lo, mid) if b.fits(at(mid)) else (mid, hi)
+    return b.fill(at(hi))
 
 
 def global_keep(ctx: SearchContext) -> np.ndarray:

@@ -131,33 +131,36 @@ def _latency_cost(settings: SearchSettings, base: Base, graph: UnitGraph, round_
     return LatencyCost(graph, table)
 
 
-LATENCY_REFERENCE_MACS = 0.5  # under a latency budget, --round-to auto times uniform networks at this MACs budget
+LATENCY_REFERENCE_MACS = 0.5  # under a latency budget, --round-to auto times networks at this MACs budget
 
 
 def _auto_round_to(settings: SearchSettings, base: Base, graph: UnitGraph) -> int:
-    """``--round-to auto``: the multiple whose uniform network under this budget runs fastest.
-    Under a latency budget, the uniform networks at half the MACs are timed instead: the latency
-    table that would say what meets the budget is itself measured on the chosen multiple (a table
-    of free counts misjudges aligned networks: on ResNet-56 at batch 64 it called 0.6 unreachable
-    where the uniform network rounded to 4 ran at 0.50)."""
+    """``--round-to auto``: the multiple whose networks under this budget (the uniform one and
+    three of random shapes) run fastest. Under a latency budget, the networks at half the MACs are
+    timed instead: the latency table that would say what meets the budget is itself measured on
+    the chosen multiple (a table of free counts misjudges aligned networks: on ResNet-56 at batch
+    64 it called 0.6 unreachable where the uniform network rounded to 4 ran at 0.50)."""
     from amc.data import cache_dir
     from amc.deploy.rounding import choose_round_to
     from amc.deploy.runtimes import get_runtime
-    from amc.search.baselines import uniform_keep_for
+    from amc.search.baselines import shaped_keep_for
 
     kind, target = settings.kind, settings.target
     if kind == "latency":
         kind, target = "macs", LATENCY_REFERENCE_MACS
+    rng = np.random.default_rng(0)
+    shapes = [np.ones(len(graph.channels))] + [rng.uniform(0.25, 1.0, len(graph.channels)) for _ in range(3)]
 
-    def keep_for(m: int) -> np.ndarray:
-        return uniform_keep_for(Budget(graph, target, kind, settings.max_sparsity, m))
+    def keeps_for(m: int) -> list[np.ndarray]:
+        b = Budget(graph, target, kind, settings.max_sparsity, m)
+        return [shaped_keep_for(b, s) for s in shapes]
 
-    choice = choose_round_to(base.model, graph, keep_for, get_runtime(settings.runtime), settings.latency_batch,
+    choice = choose_round_to(base.model, graph, keeps_for, get_runtime(settings.runtime), settings.latency_batch,
                              budget_label=f"{kind}{target:g}-max{settings.max_sparsity:g}",
                              cache=cache_dir() / "latency")  # fmt: skip
     measured = ", ".join(f"{m}: {r:.3f}" for m, r in choice.ratios.items())
     where = f"{settings.runtime} at batch {settings.latency_batch}"
-    print(f"--round-to auto: {choice.round_to} on {where} (uniform network's latency / unpruned at {kind} {target:g},"
+    print(f"--round-to auto: {choice.round_to} on {where} (mean latency of 4 networks / unpruned at {kind} {target:g},"
           f" per multiple: {measured})", file=sys.stderr)  # fmt: skip
     return choice.round_to
 
