@@ -7,6 +7,11 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
 fi
 BIN=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")
 PORT=${AMC_PG_PORT:-54329}
+if "$BIN/pg_isready" -q -h 127.0.0.1 -p "$PORT"; then  # a server from an earlier run holds the port: reuse it
+  runuser -u postgres -- "$BIN/createdb" -h 127.0.0.1 -p "$PORT" -U postgres amc_test >&2 2>/dev/null || true
+  echo "postgresql://postgres@127.0.0.1:$PORT/amc_test"
+  exit 0
+fi
 DIR=$(mktemp -d /tmp/amc-pg.XXXXXX)
 chown postgres "$DIR"
 runuser -u postgres -- "$BIN/initdb" -D "$DIR/data" -A trust -U postgres >&2

@@ -228,6 +228,8 @@ def latency_table(
     ``round_to`` above 1, its grid and calibration policies have counts on that multiple (the
     networks a search with that rounding makes)."""
     key = machine_key(runtime, batch, graph, round_to)
+    if calibration != 6:  # tables with the default calibration keep their old keys
+        key["calibration_policies"] = calibration
     path = cache_file(cache, key)
     if path is not None and path.is_file():
         return LatencyTable.from_json(path.read_text())
