@@ -152,11 +152,17 @@ def latency(model: str) -> None:
 
 
 def latency_budgets() -> None:
-    """Issue 13's targets: one table per (model, runtime, batch) latency_budget run with DDPG."""
-    for path in sorted(RESULTS.glob("latency_budget-*-ddpg.json")):
+    """Issue 13's targets: one table per (model, runtime, batch) latency_budget run with DDPG (the
+    latest run, ``-ddpg2`` over ``-ddpg``, where both exist)."""
+    latest: dict[str, Path] = {}
+    for path in sorted(RESULTS.glob("latency_budget-*-ddpg*.json")):  # -ddpg sorts before -ddpg2
+        latest[path.stem.rsplit("-", 1)[0]] = path
+    for path in latest.values():
         r = json.loads(path.read_text())
         v = r.get("verdict", {})
         print(f"\n{cmd(r)}; unpruned {r['base_ms']:.2f} ms")
+        if r.get("flops_rows_from"):
+            print(f"\nThe MACs-budget rows are those of the `-{r['flops_rows_from']}` run (not searched again).")
         for x in r.get("refused", []):
             print(f"\n`--latency {x['target']:g}` refused: {x['refused']}")
         print()

@@ -141,12 +141,14 @@ def test_a_rounded_search_is_its_own_study_beside_the_free_one(ctx, tmp_path):
     from amc.search.runner import SearchRun, run_search
 
     names = []
-    for m in (1, 8):  # same storage: the second once failed as "made with other settings"
-        settings = replace(ctx.settings, round_to=m)
+    # same storage: the second once failed as "made with other settings"; auto's choice (here 4) names its study,
+    # so a search on another multiple never continues one whose trials were rounded otherwise
+    for setting, m in ((1, 1), (8, 8), ("auto", 4)):
+        settings = replace(ctx.settings, round_to=setting)
         rounded = SearchContext(
             settings, ctx.base, ctx.graph, Budget(ctx.graph, settings.target, round_to=m), ctx.proxy
         )
-        run = SearchRun("uniform", storage=str(tmp_path / "s.journal"), out=tmp_path / f"{m}.json", runs_dir=tmp_path,
-                        progress=False)  # fmt: skip
+        run = SearchRun("uniform", storage=str(tmp_path / "s.journal"), out=tmp_path / f"{setting}.json",
+                        runs_dir=tmp_path, progress=False)  # fmt: skip
         names.append(run_search(rounded, run).metrics["study"])
-    assert names[1] == names[0] + "-round8"
+    assert names[1:] == [names[0] + "-round8", names[0] + "-round4"]

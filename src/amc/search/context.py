@@ -8,7 +8,7 @@ Searchers only decide *which* kept-channel vector to try; they all score it thro
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -95,6 +95,13 @@ class SearchContext:
             metrics=dict(metrics or {}),
             provenance=provenance(self.settings.seed),
         )
+
+    def tightened(self, target: float) -> SearchContext:
+        """The same search under a smaller ``target`` of the same cost model (an unreachable one
+        raises :class:`~amc.errors.AmcError`)."""
+        b = self.budget
+        budget = Budget(self.graph, target, b.kind, b.max_sparsity, b.round_to, b.check_reachable, b.cost)
+        return replace(self, settings=replace(self.settings, target=target), budget=budget)
 
 
 def unit_graph_for(model_name: str, base: Base, residual: bool) -> UnitGraph:
