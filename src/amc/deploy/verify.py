@@ -13,7 +13,6 @@ every proposal for the same reason).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -69,7 +68,7 @@ def verify_latency(
     """The best-scoring candidate whose measured latency ratio is at most ``target``: the ``top``
     best-scoring ones are measured in order of score until one is within the target; if none
     is, the ``top`` predicted fastest of the rest are measured and the best-scoring within the
-    target wins; if still none, the fastest measured (with a warning)."""
+    target wins; if still none, the fastest measured (``within`` False)."""
     base_run = runtime.runnable(model, graph.input_size, batch)
     out = Verified(index=-1)
     bar = Progress(2 * top, f"latency budget checked on {runtime.name} at batch {batch}", "policy")
@@ -93,9 +92,4 @@ def verify_latency(
         return out
     out.index = min(out.measured, key=out.measured.__getitem__)
     out.within = False
-    warnings.warn(
-        f"no policy the search found measures within the latency budget {target:g} on {runtime.name} at batch "
-        f"{batch} (the fastest measured: {out.measured[out.index]:.3f}); a lower --latency or --round-to auto helps",
-        stacklevel=2,
-    )
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -103,9 +104,7 @@ def run_search(ctx: SearchContext, run: SearchRun) -> Policy:
         raise AmcError(f"study '{name}' has no evaluated policy yet: run the search again with --resume")
     measured: dict[str, Any] = {}
     if ctx.settings.kind == "latency":
-        best, measured = _measured_best(ctx, studies.completed(study))
-        if not measured["measured_within_budget"]:
-            best, measured = _tightened(ctx, run, measured) or (best, measured)
+        best, measured = _latency_checked(ctx, run, studies.completed(study))
     metrics = {
         "heldout_proxy_acc": best.user_attrs["accuracy"],
         "reward": best.value,
@@ -143,6 +142,20 @@ def _measured_best(ctx: SearchContext, trials: list[Any]) -> tuple[Any, dict[str
         # how much slower the measured policies ran than the latency table said (median; 1 = exact)
         "latency_table_bias": float(np.median([m / cands[i].predicted for i, m in v.measured.items()])),
     }
+
+
+def _latency_checked(ctx: SearchContext, run: SearchRun, trials: list[Any]) -> tuple[Any, dict[str, Any]]:
+    """The best policy as measured on the runtime, searching once more tightened if none is
+    within the budget; a warning if still none is."""
+    best, measured = _measured_best(ctx, trials)
+    if not measured["measured_within_budget"]:
+        best, measured = _tightened(ctx, run, measured) or (best, measured)
+    if not measured["measured_within_budget"]:
+        s = ctx.settings
+        warnings.warn(f"no policy the search found measures within the latency budget {s.target:g} on {s.runtime} at"
+                      f" batch {s.latency_batch} (the fastest measured: {measured['measured_latency_ratio']:.3f}); a"
+                      " lower --latency or --round-to auto helps", stacklevel=3)  # fmt: skip
+    return best, measured
 
 
 def _tightened(ctx: SearchContext, run: SearchRun, first: dict[str, Any]) -> tuple[Any, dict[str, Any]] | None:
