@@ -186,4 +186,22 @@ display(Image(filename=str(search_curve_plot({"ddpg": curve}, f"{MODEL}: DDPG se
 print(f"best held-out proxy accuracy {policy.metrics['heldout_proxy_acc']:.2%} at {policy.achieved['macs_ratio']:.3f} MACs")"""),
     ],
 )
+
+write(
+    "three_model_frontiers.ipynb",
+    [
+        new_markdown_cell(
+            "# Compression frontiers of ResNet-18, MobileNetV2 and VGG-19, side by side\n\n"
+            "Accuracy against compression ratio (unpruned / pruned parameters, and MACs) for uniform, global, "
+            "layer-wise sensitivity and learned (DDPG) policies, one panel per model, from the `amc compare` "
+            "studies in `docs/experiments/` (their commands are in each folder's README). A model whose study "
+            "is not there yet is named with the command that makes it."
+        ),
+        new_code_cell(SETUP),
+        params('MODELS = ("resnet18", "mobilenetv2", "vgg19")\nOUT = Path("runs/notebooks/frontiers")'),
+        new_code_cell('import json\nfrom amc.report import frontiers_plot\nROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "docs" / "experiments").is_dir())\nfound = {}  # budget kind -> model -> rows of amc compare\nfor config in sorted((ROOT / "docs" / "experiments").glob("*/config.json")):\n    s = json.loads(config.read_text())["settings"]\n    if s["model"] in MODELS and (config.parent / "results.json").is_file():\n        found.setdefault(s["kind"], {})[s["model"]] = json.loads((config.parent / "results.json").read_text())\n        print(f"{s[\'model\']}, {s[\'kind\']} budgets: {config.parent.relative_to(ROOT)}")\nfor m in MODELS:\n    for kind, flag in (("params", "--params"), ("macs", "--flops")):\n        if m not in found.get(kind, {}):\n            print(f"not yet measured: {m} at {kind} budgets; run amc compare --model {m} {flag} 0.2 0.35 0.5 0.65 0.8"\n                  f" --methods uniform global sensitivity ddpg --finetune-epochs 0.3 --out docs/experiments/{m}-{kind}")'),
+        new_code_cell('OUT.mkdir(parents=True, exist_ok=True)\nfor kind, results in found.items():\n    rows = [r for rs in results.values() for r in rs]\n    y = "ft_test_acc" if any(r.get("ft_test_acc") is not None for r in rows) else "test_acc"\n    cost = "params_ratio" if kind == "params" else "macs_ratio"\n    path = frontiers_plot({m: results[m] for m in MODELS if m in results}, cost, y, OUT / f"frontiers-{kind}.png",\n                          title=f"budgets on {kind}: accuracy against compression")\n    display(Image(filename=str(path)))'),
+    ],
+)
+
 print("wrote notebooks")

@@ -160,3 +160,24 @@ def test_compare_request_takes_one_budget_axis():
     assert CompareRequest(model="resnet20").budget == ("macs", [0.3, 0.5, 0.7])
     with pytest.raises(ValueError, match="give --flops or --params, not both"):
         CompareRequest(model="resnet20", params=[0.5], flops=[0.5])
+
+
+def test_frontiers_are_drawn_side_by_side_against_the_compression_ratio(tmp_path, monkeypatch):
+    import amc.report as report
+
+    drawn = {}
+
+    def save(fig, path):
+        drawn["panels"] = [
+            (ax.get_title(), ax.get_xlabel(), [tuple(line.get_xdata()) for line in ax.get_lines()]) for ax in fig.axes
+        ]
+        return path
+
+    monkeypatch.setattr(report, "_save", save)
+    rows = [{"method": "uniform", "params_ratio": 0.5, "test_acc": 0.8},
+            {"method": "uniform", "params_ratio": 0.25, "test_acc": 0.6},
+            {"method": "ddpg", "params_ratio": 0.5, "test_acc": None}]  # fmt: skip
+    report.frontiers_plot({"resnet18": rows, "vgg19": rows[:1]}, "params_ratio", "test_acc", tmp_path / "f.png")
+    (t1, x1, lines1), (t2, _, lines2) = drawn["panels"]
+    assert (t1, t2) == ("resnet18", "vgg19") and "compression ratio (parameters" in x1
+    assert lines1 == [(2.0, 4.0)] and lines2 == [(2.0,)]  # 1 / kept fraction, sorted; rows without accuracy left out

@@ -21,6 +21,7 @@ from amc.checkpoints import atomic_write_bytes
 __all__ = [
     "write_rows",
     "pareto_plot",
+    "frontiers_plot",
     "sparsity_plot",
     "search_curve_plot",
     "accuracy_vs_sparsity_plot",
@@ -104,6 +105,32 @@ def pareto_plot(
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def frontiers_plot(
+    results: dict[str, Sequence[dict[str, Any]]], cost: str, y: str, path: Path, title: str = ""
+) -> Path:
+    """Compression-ratio frontiers side by side, one panel per model (``results``: model -> rows
+    of ``amc compare``): accuracy ``y`` against ``1 / cost`` (``cost``: ``params_ratio`` or
+    ``macs_ratio``), one line per method. Rows without ``y`` or ``cost`` are left out."""
+    fig = Figure(figsize=(4.2 * max(1, len(results)), 4.0))
+    axes = fig.subplots(1, max(1, len(results)), squeeze=False)[0]
+    what = "parameters" if cost == "params_ratio" else "MACs"
+    for ax, (model, rows) in zip(axes, results.items()):
+        for method in dict.fromkeys(r["method"] for r in rows):
+            pts = sorted(
+                (1 / r[cost], r[y]) for r in rows if r["method"] == method and r.get(cost) and r.get(y) is not None
+            )
+            if pts:
+                ax.plot(*zip(*pts), marker="o", label=method)
+        ax.set_title(model, fontsize=10)
+        ax.set_xlabel(f"compression ratio ({what}: unpruned / pruned)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel(axis_label(y))
+    if title:
+        fig.suptitle(title, fontsize=11)
     return _save(fig, path)
 
 
