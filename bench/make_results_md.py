@@ -152,13 +152,14 @@ def latency(model: str) -> None:
 
 
 def latency_budgets() -> None:
-    """Issue 13's targets: one table per (model, runtime, batch) latency_budget run with DDPG (the
-    latest run, ``-ddpg2`` over ``-ddpg``, where both exist)."""
+    """Issue 13's targets: one table per (model, runtime, batch, searcher) latency_budget run with
+    DDPG or uniform (the latest run, ``-ddpg2`` over ``-ddpg``, where both exist)."""
     latest: dict[str, Path] = {}
-    for path in sorted(RESULTS.glob("latency_budget-*-ddpg*.json")):  # -ddpg sorts before -ddpg2
-        latest[path.stem.rsplit("-", 1)[0]] = path
-    for path in latest.values():
-        r = json.loads(path.read_text())
+    paths = sorted(RESULTS.glob("latency_budget-*-ddpg*.json")) + sorted(RESULTS.glob("latency_budget-*-uniform.json"))
+    for path in paths:  # -ddpg sorts before -ddpg2
+        latest[path.stem.rstrip("0123456789")] = path
+    for key in sorted(latest):  # each model, runtime and batch: DDPG, then uniform
+        r = json.loads(latest[key].read_text())
         v = r.get("verdict", {})
         print(f"\n{cmd(r)}; unpruned {r['base_ms']:.2f} ms")
         if r.get("flops_rows_from"):
