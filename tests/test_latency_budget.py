@@ -267,7 +267,8 @@ def test_a_latency_search_none_of_whose_policies_measures_within_searches_again_
     m = load_policy(tmp_path / "p.json").metrics
     assert checked == [0.9, 0.9]  # both searches' policies checked against the budget asked
     assert m["latency_tightened_to"] == pytest.approx(0.9 / 1.06) and m["measured_within_budget"] is True
-    assert "latency0.849" in m["study_tightened"] and m["first_search"]["measured_latency_ratio"] == 0.95
+    assert "latency0.849" in m["study"] and m["first_search"]["measured_latency_ratio"] == 0.95  # best trial's study
+    assert "latency0.9-" in m["first_search"]["study"] and m["trials"] == m["first_search"]["trials"] == 1
     assert load_policy(tmp_path / "p.json").budget["target"] == 0.9
     # a table that was not optimistic: no second search, and the user is told the budget was missed
     monkeypatch.setattr(runner, "_measured_best", lambda c, trials: (trials[0], {

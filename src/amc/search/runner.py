@@ -105,11 +105,15 @@ def run_search(ctx: SearchContext, run: SearchRun) -> Policy:
     measured: dict[str, Any] = {}
     if ctx.settings.kind == "latency":
         best, measured = _latency_checked(ctx, run, studies.completed(study))
+    trials = len(studies.completed(study))
+    if "study_tightened" in measured:  # the best trial is the second study's: metrics name that one
+        measured = {**measured, "first_search": {**measured["first_search"], "study": name, "trials": trials}}
+        name, trials = measured.pop("study_tightened"), measured.pop("trials_tightened")
     metrics = {
         "heldout_proxy_acc": best.user_attrs["accuracy"],
         "reward": best.value,
         "reward_kind": run.reward,
-        "trials": len(studies.completed(study)),
+        "trials": trials,
         "best_trial": best.number,
         "study": name,
         "reused": reused,
@@ -177,5 +181,7 @@ def _tightened(ctx: SearchContext, run: SearchRun, first: dict[str, Any]) -> tup
     tight_run = replace(run, study=f"{run.study}-tightened" if run.study else None)
     study, name = _open(tight, tight_run, searcher)
     searcher.run(SearchSession(tight, tight_run, study, run.runs_dir / name))
-    best, measured = _measured_best(ctx, studies.completed(study))  # checked against the budget asked
-    return best, {**measured, "latency_tightened_to": target, "study_tightened": name, "first_search": first}
+    trials = studies.completed(study)
+    best, measured = _measured_best(ctx, trials)  # checked against the budget asked
+    return best, {**measured, "latency_tightened_to": target, "study_tightened": name, "trials_tightened": len(trials),
+                  "first_search": first}  # fmt: skip
