@@ -33,6 +33,7 @@ from _common import RESULTS, base_checkpoint, data_spec, machine, write_result  
 from amc.apply import policy_keep  # noqa: E402
 from amc.deploy.runtimes import get_runtime, median_seconds  # noqa: E402
 from amc.deploy.table import measure_ratio  # noqa: E402
+from amc.deploy.verify import ROUNDS  # noqa: E402
 from amc.errors import AmcError  # noqa: E402
 from amc.jobs import run_search_request  # noqa: E402
 from amc.pruning.build import BuildConfig, NetworkBuilder  # noqa: E402
@@ -49,7 +50,7 @@ def measure(ctx, policy, runtime, batch: int, base_run) -> dict:
     builder = NetworkBuilder(ctx.base.model, ctx.graph, ctx.base.data, ctx.base.runtime, BuildConfig(calib_images=2000))
     net = builder.build(keep)
     return {
-        "latency_ratio": measure_ratio(base_run, runtime.runnable(net, ctx.graph.input_size, batch), rounds=7),
+        "latency_ratio": measure_ratio(base_run, runtime.runnable(net, ctx.graph.input_size, batch), rounds=ROUNDS),
         "predicted_ratio": policy.budget.get("used", 0) * policy.budget.get("target", 0)
         if policy.budget.get("kind") == "latency" else None,
         "round_to": policy.budget.get("round_to"),

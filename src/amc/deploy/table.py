@@ -108,15 +108,19 @@ class LatencyCost:
         return self.table.alpha * self.table.layer_sum(*_fractions(self.graph, keep, self._rows)) + self.table.c0
 
 
-def machine_key(runtime: InferenceRuntime, batch: int, graph: UnitGraph, round_to: int = 1) -> dict[str, Any]:
-    """What a table depends on: the layers' shapes, runtime, batch, threads, machine and the
-    channel multiple its counts are rounded to."""
+def machine_key(
+    runtime: InferenceRuntime, batch: int, graph: UnitGraph, round_to: int = 1, calibration: int = 6
+) -> dict[str, Any]:
+    """What a table depends on: the layers' shapes, runtime, batch, threads, machine, the channel
+    multiple its counts are rounded to and how many policies calibrate it."""
     cpu = ""
     if Path("/proc/cpuinfo").is_file():
         cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "")
     shapes = [repr(layer) for layer in graph.layers]
     # tables of free counts keep their old keys; rounded ones are also calibrated on uniform policies
     rounding = {"round_to": round_to, "calibration": "random+uniform"} if round_to > 1 else {}
+    # tables with the default calibration count keep their old keys
+    rounding |= {"calibration_policies": calibration} if calibration != 6 else {}
     return (
         rounding
         | {
@@ -227,9 +231,7 @@ def latency_table(
     """The cached table for this model, runtime, batch and machine, measured if missing; with
     ``round_to`` above 1, its grid and calibration policies have counts on that multiple (the
     networks a search with that rounding makes)."""
-    key = machine_key(runtime, batch, graph, round_to)
-    if calibration != 6:  # tables with the default calibration keep their old keys
-        key["calibration_policies"] = calibration
+    key = machine_key(runtime, batch, graph, round_to, calibration)
     path = cache_file(cache, key)
     if path is not None and path.is_file():
         return LatencyTable.from_json(path.read_text())

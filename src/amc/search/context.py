@@ -167,8 +167,8 @@ def _auto_round_to(settings: SearchSettings, base: Base, graph: UnitGraph) -> in
                              cache=cache_dir() / "latency")  # fmt: skip
     measured = ", ".join(f"{m}: {r:.3f}" for m, r in choice.ratios.items())
     where = f"{settings.runtime} at batch {settings.latency_batch}"
-    print(f"--round-to auto: {choice.round_to} on {where} (mean latency of 4 networks / unpruned at {kind} {target:g},"
-          f" per multiple: {measured})", file=sys.stderr)  # fmt: skip
+    print(f"--round-to auto: {choice.round_to} on {where} (mean latency of {len(shapes)} networks / unpruned at"
+          f" {kind} {target:g}, per multiple: {measured})", file=sys.stderr)  # fmt: skip
     return choice.round_to
 
 

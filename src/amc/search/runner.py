@@ -102,18 +102,15 @@ def run_search(ctx: SearchContext, run: SearchRun) -> Policy:
     best = studies.best_trial(study)
     if best is None:
         raise AmcError(f"study '{name}' has no evaluated policy yet: run the search again with --resume")
+    done = studies.completed(study)
     measured: dict[str, Any] = {}
-    if ctx.settings.kind == "latency":
-        best, measured = _latency_checked(ctx, run, studies.completed(study))
-    trials = len(studies.completed(study))
-    if "study_tightened" in measured:  # the best trial is the second study's: metrics name that one
-        measured = {**measured, "first_search": {**measured["first_search"], "study": name, "trials": trials}}
-        name, trials = measured.pop("study_tightened"), measured.pop("trials_tightened")
+    if ctx.settings.kind == "latency":  # after a tightened second search, name and trials are that study's
+        best, measured, name, done = _latency_checked(ctx, run, done, name)
     metrics = {
         "heldout_proxy_acc": best.user_attrs["accuracy"],
         "reward": best.value,
         "reward_kind": run.reward,
-        "trials": trials,
+        "trials": len(done),
         "best_trial": best.number,
         "study": name,
         "reused": reused,
@@ -148,21 +145,28 @@ def _measured_best(ctx: SearchContext, trials: list[Any]) -> tuple[Any, dict[str
     }
 
 
-def _latency_checked(ctx: SearchContext, run: SearchRun, trials: list[Any]) -> tuple[Any, dict[str, Any]]:
-    """The best policy as measured on the runtime, searching once more tightened if none is
-    within the budget; a warning if still none is."""
+def _latency_checked(
+    ctx: SearchContext, run: SearchRun, trials: list[Any], name: str
+) -> tuple[Any, dict[str, Any], str, list[Any]]:
+    """The best policy as measured on the runtime, with what was measured, and the study it is in
+    (name and trials): a tightened second search's if none of the first was within the budget; a
+    warning if still none is."""
     best, measured = _measured_best(ctx, trials)
     if not measured["measured_within_budget"]:
-        best, measured = _tightened(ctx, run, measured) or (best, measured)
+        again = _tightened(ctx, run, {**measured, "study": name, "trials": len(trials)})
+        if again is not None:
+            best, measured, name, trials = again
     if not measured["measured_within_budget"]:
         s = ctx.settings
         warnings.warn(f"no policy the search found measures within the latency budget {s.target:g} on {s.runtime} at"
                       f" batch {s.latency_batch} (the fastest measured: {measured['measured_latency_ratio']:.3f}); a"
                       " lower --latency or --round-to auto helps", stacklevel=3)  # fmt: skip
-    return best, measured
+    return best, measured, name, trials
 
 
-def _tightened(ctx: SearchContext, run: SearchRun, first: dict[str, Any]) -> tuple[Any, dict[str, Any]] | None:
+def _tightened(
+    ctx: SearchContext, run: SearchRun, first: dict[str, Any]
+) -> tuple[Any, dict[str, Any], str, list[Any]] | None:
     """When no policy of a latency search measures within its budget: one more search (its own
     study) under the budget divided by the latency table's measured bias, its policies checked
     against the budget asked (NetAdapt's measure-and-adjust, once). None when the tightened
@@ -183,5 +187,4 @@ def _tightened(ctx: SearchContext, run: SearchRun, first: dict[str, Any]) -> tup
     searcher.run(SearchSession(tight, tight_run, study, run.runs_dir / name))
     trials = studies.completed(study)
     best, measured = _measured_best(ctx, trials)  # checked against the budget asked
-    return best, {**measured, "latency_tightened_to": target, "study_tightened": name, "trials_tightened": len(trials),
-                  "first_search": first}  # fmt: skip
+    return best, {**measured, "latency_tightened_to": target, "first_search": first}, name, trials
