@@ -2,8 +2,8 @@
 accuracy are cut out and timed back to back with the unpruned network (as the latency table's
 calibration is), and the most accurate one whose measured ratio is within the budget wins. A
 ratio within the budget is measured a second time and the larger of the two is kept: on a shared
-machine one measurement can read low (a MobileNetV2 policy measured 0.587 inside the search, and
-0.63 to 0.70 in later processes), and a budget should not be passed by a lucky draw.
+machine one measurement can read low (a MobileNetV2 policy measured 0.587 inside the search and
+0.695 in the benchmark that followed), and a budget should not be passed by a lucky draw.
 
 The latency table predicts a policy's latency within a few percent on average, but a single
 network can be off by more (kernels chosen by channel count, e.g. onnxruntime's at 40 channels):
@@ -26,7 +26,7 @@ from amc.pruning.units import UnitGraph
 
 __all__ = ["Candidate", "Verified", "verify_latency"]
 
-ROUNDS = 7  # back-to-back rounds per measurement, as bench/latency_budget.py times the result
+ROUNDS = 7  # back-to-back rounds per measurement (bench/latency_budget.py times its results the same way)
 
 
 @dataclass(frozen=True)
