@@ -3,7 +3,8 @@ batch (after warm-up), to show what a runtime costs on this machine before any p
 torch-bf16 on a CPU without AMX / AVX-512-bf16 is emulated and several times slower than fp32).
 
     python bench/runtimes.py --models resnet56 mobilenetv2 --batch-size 64
-Run it on an idle machine. Writes bench/results/runtimes-bB.json.
+    python bench/runtimes.py --quick      # CI: resnet20, batch 1, torch-fp32 and onnxruntime, short timings
+Run it on an idle machine. Writes bench/results/runtimes-bB[-quick].json.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ def main() -> None:
     ap.add_argument("--runtimes", nargs="+", default=["torch-fp32", "torch-bf16", "onnxruntime"])
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--seconds", type=float, default=3.0, help="timing per network and runtime")
+    ap.add_argument("--quick", action="store_true", help="CI size: resnet20, batch 1, torch-fp32 and onnxruntime")
     a = ap.parse_args()
+    if a.quick:
+        a.models, a.runtimes, a.batch_size, a.seconds = ["resnet20"], ["torch-fp32", "onnxruntime"], 1, 0.1
     unknown = set(a.runtimes) - set(runtime_names())
     if unknown:
         sys.exit(f"error: unknown runtime(s) {sorted(unknown)}: use {runtime_names()}")
@@ -40,7 +44,7 @@ def main() -> None:
             ms = 1e3 * median_seconds(run, min_time=a.seconds)
             rows.append({"model": m, "runtime": rt, "batch": a.batch_size, "ms": ms})
             print(f"{m} {rt} b{a.batch_size}: {ms:.1f} ms", flush=True)
-    write_result(f"runtimes-b{a.batch_size}", {"rows": rows})
+    write_result(f"runtimes-b{a.batch_size}" + ("-quick" if a.quick else ""), {"rows": rows})
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ SCRIPTS = {
     "latency_table.py": "latency_table-quick.json",
     "latency_budget.py": "latency_budget-resnet20-onnxruntime-b1-quick.json",
     "recovery_curves.py": "recovery_curves-resnet20-quick.json",
+    "runtimes.py": "runtimes-b1-quick.json",
 }
 
 
