@@ -1,5 +1,5 @@
-"""Fine-tuning as amc apply runs it: a curve per epoch, and a run stopped after an epoch that
-continues to exactly the weights of an uninterrupted run."""
+"""Fine-tuning as amc apply runs it: a curve per epoch, and a run stopped after an epoch (or inside
+one) that continues to exactly the weights of an uninterrupted run."""
 
 import json
 
@@ -48,6 +48,40 @@ def test_interrupted_finetuning_resumes_to_the_same_weights(ctx, policy, tmp_pat
     assert [p["epoch"] for p in metrics["curve"]] == [1, 2, 3]
     whole, _ = load_pruned(tmp_path / "whole" / "pruned.pt")
     resumed, _ = load_pruned(tmp_path / "stopped" / "pruned.pt")
+    for k, v in whole.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k]), k
+
+
+def test_finetuning_stopped_inside_an_epoch_resumes_to_the_same_weights(ctx, tmp_path, monkeypatch):
+    import copy
+
+    from amc.training import TrainConfig
+
+    def job(out):
+        cfg = TrainConfig(epochs=2, lr=0.05, batch_size=8, schedule="cosine")
+        splits = {"heldout": ctx.base.data.split("heldout")}
+        return finetuning.FinetuneJob(cfg, ctx.base.data.train, ctx.base.runtime, out, {"run": 1}, splits)
+
+    whole = copy.deepcopy(ctx.base.model)
+    finetuning.run_finetune(whole, job(tmp_path / "whole"))
+    monkeypatch.setattr(finetuning, "CHECKPOINT_SECONDS", 0.0)  # a checkpoint after every step
+    real_save, calls = finetuning._save_state, []
+
+    def save_then_stop(*args, **kw):
+        real_save(*args, **kw)
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(finetuning, "_save_state", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        finetuning.run_finetune(copy.deepcopy(ctx.base.model), job(tmp_path / "stopped"))
+    state = torch.load(tmp_path / "stopped" / finetuning.STATE_FILE, weights_only=True)
+    assert (state["epoch"], state["step"], state["curve"]) == (0, 3, [])  # inside the first epoch
+    monkeypatch.setattr(finetuning, "_save_state", real_save)
+    resumed = copy.deepcopy(ctx.base.model)
+    curve = finetuning.run_finetune(resumed, job(tmp_path / "stopped"))
+    assert [p["epoch"] for p in curve] == [1, 2]
     for k, v in whole.state_dict().items():
         assert torch.equal(v, resumed.state_dict()[k]), k
 

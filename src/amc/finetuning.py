@@ -5,8 +5,10 @@ After every whole epoch the network is scored on the held-out split and the test
 report, never used to choose anything) and the loop's state (the network's weights, the
 optimizer's and scheduler's state, the curve so far) is written atomically to
 ``finetune-state.pt`` in the output folder. Running the same ``amc apply`` again continues from
-the last finished epoch with the same schedule, so the result equals an uninterrupted run's;
-the state file is removed when the run ends. The state is a plain ``weights_only`` file.
+the last saved step with the same schedule, so the result equals an uninterrupted run's; the
+state is also saved inside an epoch every five minutes (``CHECKPOINT_SECONDS``), so a long epoch
+stopped near its end is not redone. The state file is removed when the run ends; it is a plain
+``weights_only`` file.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from amc.training import TrainConfig, evaluate, train
 __all__ = ["FinetuneJob", "run_finetune", "STATE_FILE", "CURVE_FILE"]
 
 STATE_FILE = "finetune-state.pt"
+CHECKPOINT_SECONDS = 300.0
 CURVE_FILE = "curve.json"
 
 
@@ -102,8 +105,13 @@ def run_finetune(net: nn.Module, job: FinetuneJob, *, desc: str = "fine-tuning")
     curve: list[dict[str, Any]] = list(resume["curve"]) if resume else []
     offset = float(curve[-1]["seconds"]) if curve else 0.0
     if resume:
-        print(f"resuming fine-tuning after epoch {resume['epoch']} from {job.out_dir / STATE_FILE}", flush=True)
+        print(f"resuming fine-tuning at step {resume['step']} (epoch {resume['epoch'] + 1}) from "
+              f"{job.out_dir / STATE_FILE}", flush=True)  # fmt: skip
     hook = _epoch_hook(job, net, curve, time.time() - offset)
-    train(net, job.train_split, job.runtime, job.cfg, teacher=job.teacher, desc=desc, on_epoch_end=hook, resume=resume)
+    train(
+        net, job.train_split, job.runtime, job.cfg, teacher=job.teacher, desc=desc, on_epoch_end=hook,
+        on_checkpoint=lambda loop: _save_state(job, net, loop, curve), checkpoint_seconds=CHECKPOINT_SECONDS,
+        resume=resume,
+    )  # fmt: skip
     (job.out_dir / STATE_FILE).unlink(missing_ok=True)
     return curve

@@ -8,6 +8,7 @@ cosine (fine-tuning a pruned network), stepped per batch.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -90,6 +91,19 @@ def _loss(
     return (1 - cfg.distill_weight) * loss + cfg.distill_weight * kd
 
 
+def _optimizer(
+    model: nn.Module, cfg: TrainConfig, steps: int, resume: dict[str, Any] | None
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    opt = torch.optim.SGD(
+        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=True
+    )
+    sched = _scheduler(opt, cfg, steps)
+    if resume is not None:
+        opt.load_state_dict(resume["optimizer"])
+        sched.load_state_dict(resume["scheduler"])
+    return opt, sched
+
+
 def train(
     model: nn.Module,
     split: Split,
@@ -99,6 +113,8 @@ def train(
     teacher: nn.Module | None = None,
     desc: str = "training",
     on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
+    on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    checkpoint_seconds: float = 300.0,
     resume: dict[str, Any] | None = None,
 ) -> nn.Module:
     """Train ``model`` in place on ``split`` with augmentation; returns it in eval mode.
@@ -106,36 +122,32 @@ def train(
     ``cfg.epochs`` may be fractional (e.g. 0.1 of an epoch for a quick test). ``on_epoch_end``
     is called with the finished epoch's index and the loop's state (``epoch``, ``step``,
     ``optimizer``, ``scheduler``: what ``resume`` takes, with the model's own weights restored
-    by the caller, to continue after that epoch exactly as if never stopped).
+    by the caller, to continue exactly as if never stopped). ``on_checkpoint`` gets the same
+    state inside an epoch, every ``checkpoint_seconds``: a resumed run replays that epoch's data
+    order and augmentation up to ``step`` without training on it, so long epochs lose nothing.
     """
     per_epoch = math.ceil(len(split) / cfg.batch_size)
     steps = max(1, int(round(cfg.epochs * per_epoch)))
-    opt = torch.optim.SGD(
-        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=True
-    )
-    sched = _scheduler(opt, cfg, steps)
-    step, epoch = 0, 0
-    if resume is not None:
-        opt.load_state_dict(resume["optimizer"])
-        sched.load_state_dict(resume["scheduler"])
-        step, epoch = int(resume["step"]), int(resume["epoch"])
+    opt, sched = _optimizer(model, cfg, steps, resume)
+    step, epoch = (int(resume["step"]), int(resume["epoch"])) if resume is not None else (0, 0)
     if teacher is not None:
         teacher.eval()
+
+    def state() -> dict[str, Any]:
+        return {"epoch": epoch, "step": step, "optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
+
     bar = Progress(steps, desc, "batch", initial=step)  # a bar on a terminal, steady lines in a log
+    saved = time.monotonic()
     while step < steps:
         model.train()
-        for x, y in batches(
-            split,
-            cfg.batch_size,
-            shuffle=True,
-            train_augment=True,
-            seed=cfg.seed + epoch,
-            device=runtime.device,
-            channels_last=runtime.channels_last,
-        ):
+        done_in_epoch = step - epoch * per_epoch  # > 0 when resuming inside an epoch
+        data = batches(split, cfg.batch_size, shuffle=True, train_augment=True, seed=cfg.seed + epoch,
+                       device=runtime.device, channels_last=runtime.channels_last)  # fmt: skip
+        for i, (x, y) in enumerate(data):
+            if i < done_in_epoch:  # replayed, not trained: keeps the augmentation's random stream
+                continue
             with runtime.autocast():
-                logits = model(x)
-                loss = _loss(logits, y, x, teacher, cfg)
+                loss = _loss(model(x), y, x, teacher, cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
@@ -144,10 +156,13 @@ def train(
             bar.update(1, epoch=epoch + 1, loss=f"{loss.item():.3f}")
             if step >= steps:
                 break
+            if on_checkpoint is not None and time.monotonic() - saved >= checkpoint_seconds:
+                on_checkpoint(state())
+                saved = time.monotonic()
         epoch += 1
         if on_epoch_end is not None:
-            state = {"epoch": epoch, "step": step, "optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
-            on_epoch_end(epoch - 1, state)
+            on_epoch_end(epoch - 1, state())
+            saved = time.monotonic()
     bar.close()
     return model.eval()
 
