@@ -72,3 +72,32 @@ def test_all_minus_one_episode_is_bounded_up_to_the_budget(budget):
     for _ in range(env.n):  # the agent asks for no pruning at all: the bound forces enough
         *_, info = env.step(np.array([-1.0], dtype=np.float32))
     assert 0.45 < info["macs_ratio"] <= 0.5
+
+
+@pytest.mark.parametrize("shape", ["global-like", "front-heavy"])
+def test_zero_actions_replay_the_reference_and_others_search_around_it(budget, shape):
+    """With a reference policy, action 0 at every unit gives the reference back (to a channel),
+    and an agent that spares an early unit has the deficit spread over the later ones."""
+    from amc.search.baselines import shaped_keep_for
+
+    n = len(budget.channels)
+    weights = np.linspace(0.2, 1.0, n) if shape == "global-like" else np.linspace(1.0, 0.2, n)
+    ref_keep = shaped_keep_for(budget, weights)
+    env = PruningEnv(budget, fake_accuracy, projection="spread", fill=False)
+    env.set_reference(budget.sparsity(ref_keep))
+    env.reset()
+    for _ in range(n):
+        env.step(np.zeros(1, dtype=np.float32))
+    assert np.abs(env.last_episode.keep - ref_keep).max() <= 1
+    env.reset()
+    env.step(np.full(1, -1.0, dtype=np.float32))  # the first unit spared
+    for _ in range(n - 1):
+        env.step(np.zeros(1, dtype=np.float32))
+    keep = env.last_episode.keep
+    assert keep[0] == budget.channels[0] and budget.fits(keep)
+    assert (keep[1:] <= ref_keep[1:]).all() and (keep[1:] < ref_keep[1:]).sum() > n // 2  # spread, not the tail
+
+
+def test_reference_needs_the_spread_projection(budget):
+    with pytest.raises(ValueError, match="projection='spread'"):
+        PruningEnv(budget, fake_accuracy, projection="amc").set_reference(np.zeros(len(budget.channels)))

@@ -152,3 +152,30 @@ def test_a_rounded_search_is_its_own_study_beside_the_free_one(ctx, tmp_path):
                         runs_dir=tmp_path, progress=False)  # fmt: skip
         names.append(run_search(rounded, run).metrics["study"])
     assert names[1:] == [names[0] + "-round8", names[0] + "-round4"]
+
+
+def test_ddpg_around_the_best_heuristic_starts_from_it_and_resumes_on_it(ctx, tmp_path, monkeypatch):
+    import amc.search.baselines as baselines
+
+    base = dict(method="ddpg", warmup=2, projection="spread", reference=("uniform", "global"),
+                runs_dir=tmp_path / "runs", out=tmp_path / "best.json", progress=False)  # fmt: skip
+    policy = run_search(ctx, SearchRun(episodes=4, **base))
+    folder = tmp_path / "runs" / policy.metrics["study"]
+    chosen = json.loads((folder / "reference.json").read_text())
+    scored = {n: ctx.proxy.evaluate(baselines.HEURISTICS[n](ctx)).accuracy for n in ("uniform", "global")}
+    assert chosen["heuristic"] == max(scored, key=lambda n: scored[n])
+    assert chosen["proxy_accuracy"] == max(scored.values())
+    assert policy.metrics["trials"] == 4  # the two heuristics are two of the four episodes
+    assert policy.metrics["heldout_proxy_acc"] >= max(scored.values())
+    monkeypatch.setattr(baselines, "HEURISTICS", {})  # a resumed search reads its reference back
+    resumed = run_search(ctx, SearchRun(episodes=6, resume=True, **base))
+    assert resumed.metrics["trials"] == 6
+
+
+def test_reference_needs_the_spread_projection():
+    from amc.requests import SearchRequest, parse
+
+    with pytest.raises(AmcError, match="--projection spread"):
+        parse(SearchRequest, {"model": "resnet20", "flops": 0.5, "reference": ["uniform"]})
+    req = parse(SearchRequest, {"model": "resnet20", "flops": 0.5, "preset": "reference"})
+    assert (req.projection, req.reference) == ("spread", ["uniform", "global", "sensitivity"])

@@ -1,6 +1,6 @@
 """Any CNN: torchvision's classifiers, with residual groups off and on. Half of every unit's
 channels removed at random; the physically pruned network must compute what zero-masking the
-same channels computes, and its MACs must equal the analytic count. Small inputs keep it fast.
+same channels computes, and its MACs and parameters must equal the analytic counts. Small inputs keep it fast.
 
 Where a unit's channels pass through a LayerNorm (ConvNeXt's residual stream), zeroing channels
 changes the norm's mean and variance, so the masked reference normalises over the kept channels
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 import torchvision.models as tvm
 from torch import nn
 
-from amc.macs import count_macs
+from amc.macs import count_macs, count_params
 from amc.pruning.prune import mask_channels, prune_model
 from amc.pruning.units import UnitGraph
 
@@ -72,6 +72,7 @@ def test_pruned_equals_masked(name, residual):
         assert torch.allclose(pruned(x), masked(x), atol=1e-4, rtol=1e-4)
     keep = np.array([len(k) for k in kept])
     assert count_macs(pruned, size) == pytest.approx(graph.cost(keep)[0], rel=1e-9)
+    assert count_params(pruned) == pytest.approx(graph.cost(keep)[1], rel=1e-9)
     pruned.train()
     pruned(torch.randn(2, *size)).sum().backward()  # and it trains
 

@@ -49,7 +49,9 @@ class PruningEnv(gym.Env):
     ``Box(-1, 1, (1,), float32)``. With ``projection="spread"`` (the default) action 0 asks for
     the uniform sparsity that the units still to come need to meet the budget, -1 for none and
     1 for ``max_sparsity``, linear in between: sparing one unit spreads its cost over all the
-    later ones. With ``projection="amc"`` (the paper's) the action maps linearly to
+    later ones. Given a reference policy (:meth:`set_reference`), action 0 asks for the
+    reference's sparsity instead, shifted alike over the units still to come so they meet the
+    budget: the agent searches around the reference. With ``projection="amc"`` (the paper's) the action maps linearly to
     ``[0, max_sparsity]``. Either way the sparsity is then raised to the least value that keeps
     the budget reachable if every later unit is pruned to ``max_sparsity`` (AMC's bound), so
     every episode's policy meets the budget. With ``fill`` (default) the finished policy gets
@@ -99,6 +101,7 @@ class PruningEnv(gym.Env):
         self.projection, self.fill = projection, fill
         self._demos: list[np.ndarray] = []
         self._demo: np.ndarray | None = None
+        self.reference = np.zeros(len(budget.graph.units))
         self.units = budget.graph.units
         self.n = len(self.units)
         self.action_space = spaces.Box(-1.0, 1.0, (1,), dtype=np.float32)
@@ -151,11 +154,19 @@ class PruningEnv(gym.Env):
         return self._obs(), {}
 
     def _centre(self) -> float:
-        """The sparsity action 0 gives the current unit: the uniform sparsity of the units left
-        that meets the budget (``spread``), or half the cap (``amc``)."""
+        """The sparsity action 0 gives the current unit: the reference policy's, shifted alike
+        over the units left so that they meet the budget (``spread``; with no reference, the
+        uniform sparsity of the units left), or half the cap (``amc``)."""
         if self.projection == "amc":
             return self.budget.max_sparsity / 2
-        return self.budget.rest_uniform(self._t, self._keep)
+        return self.budget.rest_shifted(self._t, self._keep, self.reference)
+
+    def set_reference(self, sparsity: np.ndarray) -> None:
+        """Centre the ``spread`` projection on this per-unit policy (e.g. the best heuristic):
+        all-zero actions then replay it, and the agent searches around it."""
+        if self.projection != "spread":
+            raise ValueError("a reference policy needs projection='spread'")
+        self.reference = np.clip(np.asarray(sparsity, dtype=np.float64), 0.0, self.budget.max_sparsity)
 
     def sparsity_for(self, action: float) -> float:
         """The sparsity the current unit gets for ``action`` (after the budget bound).

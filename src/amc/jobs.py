@@ -72,6 +72,7 @@ def search_run(req: SearchRequest, progress: bool = True) -> SearchRun:
         projection=req.projection,
         fill=req.fill,
         demos=tuple(req.demos),
+        reference=tuple(req.reference),
         sigma_final=req.sigma_final,
         sigma_decay=req.sigma_decay,
     )

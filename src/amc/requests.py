@@ -36,17 +36,19 @@ R = TypeVar("R", bound="Request")
 Precision = Literal["auto", "bf16", "fp32"]
 Projection = Literal["spread", "amc"]
 Demo = Literal["uniform", "global", "sensitivity"]
-Preset = Literal["default", "amc-paper", "spread"]
+Preset = Literal["default", "amc-paper", "spread", "reference"]
 RoundTo = Annotated[int, Field(ge=1, le=1024)] | Literal["auto"]
 
 # default: what measured best so far (ResNet-56 at 0.5, one seed: docs/experiments/resnet56-search-defaults):
 # AMC's action range, bound and noise, plus the top-up that spends the budget. amc-paper: exactly the paper
 # (He et al. 2018), no top-up. spread: the spread projection, heuristic demonstrations and noise tied to the
-# episode budget (built for MobileNetV2's tail-at-the-cap failure; not yet shown to win).
+# episode budget (built for MobileNetV2's tail-at-the-cap failure; not yet shown to win). reference: the best of
+# the uniform, global and sensitivity policies is scored first and centres the spread projection (issue 12).
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     "amc-paper": {"projection": "amc", "fill": False, "demos": [], "sigma_decay": 0.95},
     "spread": {"projection": "spread", "fill": True, "demos": ["uniform", "global"], "sigma_decay": None},
+    "reference": {"projection": "spread", "fill": True, "reference": ["uniform", "global", "sensitivity"]},
 }
 
 # Fine-tuning recipes for amc apply. short: the quick fine-tuning every comparison uses. recover: the recipe that
@@ -106,7 +108,7 @@ class SearchRequest(_BaseJob):
     )
     batch_size: int = Field(1, ge=1, le=4096, description="batch size --latency and --round-to auto measure at")
     method: str = Field("ddpg", description="searcher: see 'amc searchers' (ddpg, optuna, random, uniform, ...)")
-    preset: Preset = Field("default", description="default (best measured), amc-paper (exactly the paper) or spread")
+    preset: Preset = Field("default", description="default (best measured), amc-paper (the paper), spread or reference")
     episodes: int = Field(400, ge=1, le=100_000, description="DDPG episodes or sampler trials")
     warmup: int = Field(
         100,
@@ -128,6 +130,9 @@ class SearchRequest(_BaseJob):
     projection: Projection = Field("amc", description="action -> sparsity: amc (AMC's range and bound) or spread")
     fill: bool = Field(True, description="top the policy up until the next channel would break the budget")
     demos: list[Demo] = Field([], description="heuristic policies replayed in DDPG's warm-up (e.g. uniform global)")
+    reference: list[Demo] = Field(
+        [], description="heuristics scored first; the best centres DDPG's actions (needs --projection spread)"
+    )
     sigma_final: float = Field(0.1, gt=0, le=2, description="DDPG exploration noise at the last episode")
     sigma_decay: float | None = Field(
         0.95, gt=0, le=1, description="noise decay per episode (AMC's 0.95); none: decay to sigma_final at the end"
@@ -164,6 +169,8 @@ class SearchRequest(_BaseJob):
         given = [f"--{k}" for k in ("flops", "params", "latency") if getattr(self, k) is not None]
         if len(given) > 1:
             raise ValueError(f"{' and '.join(given)} contradict each other: give one budget")
+        if self.reference and self.projection != "spread":
+            raise ValueError("--reference centres the spread projection: add --projection spread")
         if self.method == "ddpg" and self.warmup >= self.episodes:
             raise ValueError(
                 f"--warmup ({self.warmup}) must be smaller than --episodes ({self.episodes}): "

@@ -112,18 +112,27 @@ class Budget:
         """The least sparsity that, given to unit ``t`` and every later unit alike, meets the
         budget with units before ``t`` kept as in ``prefix_keep`` (``max_sparsity`` if none
         does: the action bound then decides). The spread projection centres actions on it."""
+        return self.rest_shifted(t, prefix_keep, np.zeros(len(self.channels)))
+
+    def rest_shifted(self, t: int, prefix_keep: np.ndarray, reference: np.ndarray) -> float:
+        """Unit ``t``'s sparsity when every unit from ``t`` on takes ``reference``'s sparsity
+        shifted by the least common ``d`` (clipped to ``[0, max_sparsity]``) that meets the
+        budget, units before ``t`` kept as in ``prefix_keep``: what a policy that followed
+        ``reference`` so far needs next, with what the earlier units spent or saved spread
+        evenly over the rest. A zero ``reference`` gives :meth:`rest_uniform`."""
+        ref = np.asarray(reference, dtype=np.float64)
         keep = self.channels.copy()
         keep[:t] = prefix_keep[:t]
-        if self.fits(keep):
-            return 0.0
-        rest = np.zeros(len(self.channels))
-        lo, hi = 0.0, self.max_sparsity
-        for _ in range(20):  # 1e-6 of the sparsity range: far below one channel
+
+        def rest(d: float) -> np.ndarray:
+            return np.clip(ref + d, 0.0, self.max_sparsity)
+
+        lo, hi = -self.max_sparsity - float(ref.max(initial=0.0)), self.max_sparsity
+        for _ in range(30):  # far below one channel
             mid = (lo + hi) / 2
-            rest[t:] = mid
-            keep[t:] = self.keep(rest)[t:]
+            keep[t:] = self.keep(rest(mid))[t:]
             lo, hi = (lo, mid) if self.fits(keep) else (mid, hi)
-        return hi
+        return float(rest(hi)[t])
 
     def min_sparsity(self, t: int, prefix_keep: np.ndarray) -> float:
         """The least sparsity unit ``t`` needs so that the budget is met even if every unit

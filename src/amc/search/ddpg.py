@@ -9,14 +9,18 @@ the agent after each one, so a killed search resumes where it stopped.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
 
+from amc.checkpoints import atomic_write_bytes
 from amc.policy import Policy
 from amc.search.base import Searcher, SearchSession, register_searcher
 
-__all__ = ["DDPGSearcher", "demonstrations"]
+__all__ = ["DDPGSearcher", "demonstrations", "reference_policy"]
+
+REFERENCE_FILE = "reference.json"
 
 
 def demonstrations(session: SearchSession, names: tuple[str, ...]) -> list[np.ndarray]:
@@ -24,6 +28,28 @@ def demonstrations(session: SearchSession, names: tuple[str, ...]) -> list[np.nd
     from amc.search.baselines import HEURISTICS
 
     return [session.ctx.budget.sparsity(HEURISTICS[n](session.ctx)) for n in names]
+
+
+def reference_policy(session: SearchSession, names: tuple[str, ...]) -> np.ndarray:
+    """The per-unit sparsities of the best of the named heuristics on the proxy: each is scored
+    and recorded as one of the search's episodes (so the search can only return something at
+    least as good), and the choice is kept in the study's folder, so a resumed search centres
+    its actions on the same policy without scoring them again."""
+    from amc.search.baselines import HEURISTICS
+
+    path = session.folder / REFERENCE_FILE
+    if path.is_file():
+        return np.asarray(json.loads(path.read_text())["sparsity"], dtype=np.float64)
+    best: tuple[float, str, np.ndarray] | None = None
+    for name in names:
+        episode = session.score(HEURISTICS[name](session.ctx))
+        session.record(episode)
+        if best is None or episode.accuracy > best[0]:
+            best = (episode.accuracy, name, np.asarray(episode.sparsity, dtype=np.float64))
+    assert best is not None
+    record = {"heuristic": best[1], "proxy_accuracy": best[0], "sparsity": best[2].tolist()}
+    atomic_write_bytes(path, (json.dumps(record, indent=2) + "\n").encode())
+    return best[2]
 
 
 @register_searcher
@@ -36,10 +62,12 @@ class DDPGSearcher(Searcher):
         from amc.search.agent import AgentCheckpoint, DDPGConfig, EpisodeCallback, make_agent
 
         run, ctx = session.run, session.ctx
+        env = session.env()
+        if run.reference:
+            env.set_reference(reference_policy(session, run.reference))
         done = session.done
         if run.episodes - done <= 0:
             return None
-        env = session.env()
         ckpt = AgentCheckpoint(session.folder / "agent")
         device = str(ctx.base.runtime.device)
         if done and ckpt.exists:

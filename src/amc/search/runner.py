@@ -44,6 +44,7 @@ class SearchRun:
     projection: str = "amc"
     fill: bool = True
     demos: tuple[str, ...] = ()
+    reference: tuple[str, ...] = ()  # heuristics whose best centres DDPG's actions (spread projection)
     sigma_final: float = 0.1
     sigma_decay: float | None = 0.95
     should_stop: Callable[[], bool] | None = field(default=None, compare=False)  # e.g. a cancelled service job
@@ -65,6 +66,7 @@ def _fingerprint(ctx: SearchContext, run: SearchRun) -> dict[str, Any]:
         "reward": run.reward,
         "projection": run.projection,
         "fill": run.fill,
+        **({"reference": list(run.reference)} if run.reference else {}),
         "seed": s.seed,
         "precision": ctx.base.runtime.precision,
     }
