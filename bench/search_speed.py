@@ -121,6 +121,9 @@ def main() -> None:
     ap.add_argument("--projection", default=None, help="spread or amc (default: the runner's)")
     ap.add_argument("--no-fill", action="store_true")
     ap.add_argument("--demos", nargs="*", default=None, help="heuristic policies replayed in DDPG's warm-up")
+    ap.add_argument(
+        "--reference", nargs="*", default=None, help="heuristics scored first; the best centres DDPG's actions"
+    )
     ap.add_argument("--sigma-final", type=float, default=None)
     ap.add_argument("--sigma-decay", type=float, default=None)
     ap.add_argument("--quick", action="store_true", help="CI size: resnet20, 6 episodes, small proxy")
@@ -139,6 +142,8 @@ def main() -> None:
         search["fill"] = False
     if a.demos is not None:
         search["demos"] = tuple(a.demos)
+    if a.reference:
+        search["reference"] = tuple(a.reference)
     if a.sigma_final is not None:
         search["sigma_final"] = a.sigma_final
     if a.sigma_decay is not None:
