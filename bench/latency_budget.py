@@ -45,9 +45,10 @@ from amc.training import evaluate  # noqa: E402
 TOLERANCE = 1.05  # the 5% on the latency target
 
 
-def measure(ctx, policy, runtime, batch: int, base_run) -> dict:
+def measure(ctx, policy, runtime, batch: int, base_run, calib_images: int = 2000) -> dict:
     keep = policy_keep(policy, ctx.graph)
-    builder = NetworkBuilder(ctx.base.model, ctx.graph, ctx.base.data, ctx.base.runtime, BuildConfig(calib_images=2000))
+    config = BuildConfig(calib_images=calib_images)
+    builder = NetworkBuilder(ctx.base.model, ctx.graph, ctx.base.data, ctx.base.runtime, config)
     net = builder.build(keep)
     return {
         "latency_ratio": measure_ratio(base_run, runtime.runnable(net, ctx.graph.input_size, batch), rounds=ROUNDS),
@@ -87,6 +88,7 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--round-to", default="1", help="a multiple or auto (as amc search)")
     ap.add_argument("--residual", action="store_true", help="also prune residual groups (as amc search)")
     ap.add_argument("--flops", nargs="+", type=float, default=[0.3, 0.4, 0.5, 0.6, 0.7])
+    ap.add_argument("--calib-images", type=int, default=2000, help="BN recalibration images per measured network")
     ap.add_argument("--tag", default="", help="suffix of the result's name")
     ap.add_argument(
         "--flops-rows-from",
@@ -98,7 +100,7 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true", help="CI size: resnet20, --latency 0.9 and --flops 0.5, 8 episodes")
     args = ap.parse_args()
     if args.quick:
-        args.model, args.latency, args.flops, args.episodes = "resnet20", 0.9, [0.5], 8
+        args.model, args.latency, args.flops, args.episodes, args.calib_images = "resnet20", 0.9, [0.5], 8, 100
     return args
 
 
@@ -142,7 +144,8 @@ def main() -> None:
             target = math.ceil(float(found.group(1)) * 20) / 20  # up to the next 0.05
             print(f"refused: {e}; running --latency {target:g}", flush=True)
             policy = run_search_request(req.model_copy(update={"latency": target}), progress=False)
-        row = {"budget": kind, "target": target, **measure(ctx, policy, runtime, args.batch_size, base_run)}
+        measured = measure(ctx, policy, runtime, args.batch_size, base_run, args.calib_images)
+        row = {"budget": kind, "target": target, **measured}
         rows.append(row)
         print(f"{kind} {target}: measured latency ratio {row['latency_ratio']:.3f} (MACs {row['macs_ratio']:.3f},"
               f" round to {row['round_to']}), held-out {row['heldout_acc']:.2%}, test {row['test_acc']:.2%}",

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -29,7 +30,7 @@ from _common import base_checkpoint, data_spec, write_result  # noqa: E402
 from amc.env import PruningEnv  # noqa: E402
 from amc.proxy import ProxyConfig, ProxyEvaluator  # noqa: E402
 from amc.pruning.build import BuildConfig, NetworkBuilder  # noqa: E402
-from amc.runtime import Runtime  # noqa: E402
+from amc.runtime import Runtime, cpu_has_bf16  # noqa: E402
 from amc.search.baselines import global_keep, uniform_keep  # noqa: E402
 from amc.search.context import SearchSettings, build_context  # noqa: E402
 from amc.training import TrainConfig, evaluate, train  # noqa: E402
@@ -77,10 +78,12 @@ def main() -> None:
     data = ctx.base.data
     t0 = time.time()
 
-    # 1. bf16 vs fp32 ranking of the same policies with the default proxy
+    # 1. bf16 vs fp32 ranking of the same policies with the default proxy (bf16 only where it is native:
+    # an emulated bf16 is several times slower than fp32 and is never what the search runs)
     ranking = {}
     rank_pols = random_policies(ctx, a.rank_policies, a.seed)
-    for precision in ("bf16", "fp32"):
+    native_bf16 = cpu_has_bf16() if rt.device.type == "cpu" else torch.cuda.is_bf16_supported()
+    for precision in ("bf16", "fp32") if native_bf16 else ("fp32",):
         prt = Runtime.create("auto", precision)
         ev = ProxyEvaluator(ctx.base.model, ctx.graph, data, prt, ctx.settings.proxy)
         ranking[prt.precision] = [ev.evaluate(k).accuracy for k in rank_pols]

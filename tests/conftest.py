@@ -21,7 +21,7 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 class Shared:
     data: Path  # the whole real data set: for the tests whose figures must match ../shared/README.md
     checkpoints: Path
-    small: Path  # 5,000 training (500 held-out) and 1,000 test images of it: for everything else
+    small: Path  # 3,000 training (300 held-out) and 600 test images of it: for everything else
 
     def zoo(self, model: str) -> Path:
         return self.checkpoints / "zoo" / f"{model}-cifar10jpeg.pt"

@@ -52,7 +52,7 @@ def make_imagefolder(
     return root
 
 
-def make_real_subset(src: Path, root: Path, train_per_class: int = 500, test_per_class: int = 100) -> Path:
+def make_real_subset(src: Path, root: Path, train_per_class: int = 300, test_per_class: int = 60) -> Path:
     """A smaller copy (symbolic links) of the real ImageFolder tree ``src`` at ``root/<src name>``:
     per class the first ``0.9 * train_per_class`` training files plus the last tenth, so its
     held-out split (the last tenth of each class) is made of real held-out images the zoo bases

@@ -55,9 +55,9 @@ def _with_spec(given: dict[str, Any]) -> dict[str, Any]:
 
 
 def _search(given: dict[str, Any]) -> None:
+    req = parse(SearchRequest, _with_spec(given))  # bad input fails here, before torch is imported
     from amc.jobs import run_search_request
 
-    req = parse(SearchRequest, _with_spec(given))
     policy = run_search_request(req, progress=True)
     typer.echo(_search_line(req, policy))
 
@@ -81,10 +81,10 @@ def _search_line(req: SearchRequest, policy: Any) -> str:
 
 
 def _apply(given: dict[str, Any]) -> None:
-    from amc.jobs import run_apply
-
     as_json = given.pop("as_json", False)
     req = parse(ApplyRequest, given)
+    from amc.jobs import run_apply
+
     m, out = run_apply(req)
     if as_json:
         _echo_json(m)
@@ -108,9 +108,9 @@ def _apply(given: dict[str, Any]) -> None:
 
 
 def _compare(given: dict[str, Any]) -> None:
+    req = parse(CompareRequest, _with_spec(given))
     from amc.jobs import run_compare
 
-    req = parse(CompareRequest, _with_spec(given))
     rows = run_compare(req, command=shlex.join(["amc", *sys.argv[1:]]))
     acc = "ft_test_acc" if req.finetune_epochs > 0 else "test_acc"
     typer.echo(f"{'method':<12} {'target':>6} {'MACs':>6} {'params':>6} {'proxy':>7} {'test':>7} {'b64 ms':>7}")
@@ -123,9 +123,9 @@ def _compare(given: dict[str, Any]) -> None:
 
 
 def _train(given: dict[str, Any]) -> None:
+    req = parse(TrainRequest, given)
     from amc.jobs import run_train
 
-    req = parse(TrainRequest, given)
     r = run_train(req)
     typer.echo(
         f"{req.model} on {r['dataset']}: held-out {r['heldout']:.2%}, test {r['test']:.2%} after {req.epochs:g} "
@@ -155,9 +155,10 @@ app.command("train", help="Train a base model (or adapt one with --init) and sav
 
 
 def _export(given: dict[str, Any]) -> None:
+    req = parse(ExportRequest, given)
     from amc.jobs import run_export
 
-    r = run_export(parse(ExportRequest, given))
+    r = run_export(req)
     typer.echo(
         f"{r['network']} -> {r['path']} ({r['format']}; max |difference| to torch {r['max_abs_difference']:.1e})"
     )
