@@ -181,3 +181,19 @@ def test_frontiers_are_drawn_side_by_side_against_the_compression_ratio(tmp_path
     (t1, x1, lines1), (t2, _, lines2) = drawn["panels"]
     assert (t1, t2) == ("resnet18", "vgg19") and "compression ratio (parameters" in x1
     assert lines1 == [(2.0, 4.0)] and lines2 == [(2.0,)]  # 1 / kept fraction, sorted; rows without accuracy left out
+
+
+def test_compare_runs_its_searchers_with_the_preset_amc_search_would(monkeypatch, tmp_path):
+    import amc.compare
+    from amc.jobs import run_compare as run_compare_request
+    from amc.requests import CompareRequest, parse
+    from amc.search.runner import SearchRun
+
+    seen = {}
+    monkeypatch.setattr(amc.compare, "run_compare", lambda settings, rt, cfg, out, **kw: seen.update(cfg=cfg))
+    req = parse(CompareRequest, {"model": "resnet20", "preset": "reference", "out": str(tmp_path)})
+    run_compare_request(req)
+    run = SearchRun("ddpg", **seen["cfg"].search)
+    assert run.projection == "spread" and run.reference == ("uniform", "global", "sensitivity")
+    run_compare_request(parse(CompareRequest, {"model": "resnet20", "out": str(tmp_path)}))
+    assert SearchRun("ddpg", **seen["cfg"].search) == SearchRun("ddpg")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ class CompareConfig:
     latency_seconds: float = 0.5
     calib_images: int = 2000
     runtimes: tuple[str, ...] = ("torch-fp32", "torch-bf16", "onnxruntime")  # latency at batch 1 and 64 on each
+    search: dict[str, Any] = field(default_factory=dict)  # SearchRun settings of a --preset (projection, ...)
 
 
 def measure_network(
@@ -109,7 +110,7 @@ def run_compare(
         for method in cfg.methods:
             policy_out = out / "policies" / f"{method}-{target:g}.json"
             run = SearchRun(method, cfg.episodes, cfg.warmup, storage=storage, resume=True, out=policy_out,
-                            runs_dir=runs_dir, progress=False)  # fmt: skip
+                            runs_dir=runs_dir, progress=False, **cfg.search)  # fmt: skip
             policy = run_search(tctx, run)
             policies.setdefault(target, {})[method] = policy.sparsity
             if get_searcher(method).learns:

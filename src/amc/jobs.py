@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from amc.policy import Policy
-from amc.requests import ApplyRequest, CompareRequest, ExportRequest, SearchRequest, TrainRequest, data_spec
+from amc.requests import PRESETS, ApplyRequest, CompareRequest, ExportRequest, SearchRequest, TrainRequest, data_spec
 from amc.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -164,6 +164,7 @@ def run_compare(req: CompareRequest, command: str | None = None) -> list[dict[st
         latency_seconds=req.latency_seconds,
         calib_images=req.measure_calib_images,
         runtimes=tuple(req.runtimes),
+        search={k: tuple(v) if isinstance(v, list) else v for k, v in PRESETS[req.preset].items()},
     )
     return sweep(settings, rt, cfg, Path(req.out), storage=req.storage, command=command)
 
