@@ -34,7 +34,7 @@ def evaluate(
     model: nn.Module, split: Split, runtime: Runtime, batch_size: int | None = None, progress: bool = False
 ) -> float:
     """Top-1 accuracy of ``model`` (in eval mode) on ``split``, as a fraction."""
-    model.eval()
+    runtime.prepare(model).eval()
     correct = 0
     it = batches(
         split, batch_size or eval_batch_size(runtime), device=runtime.device, channels_last=runtime.channels_last
@@ -131,7 +131,7 @@ def train(
     opt, sched = _optimizer(model, cfg, steps, resume)
     step, epoch = (int(resume["step"]), int(resume["epoch"])) if resume is not None else (0, 0)
     if teacher is not None:
-        teacher.eval()
+        runtime.prepare(teacher, training=True).eval()
 
     def state() -> dict[str, Any]:
         return {"epoch": epoch, "step": step, "optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
@@ -139,10 +139,10 @@ def train(
     bar = Progress(steps, desc, "batch", initial=step)  # a bar on a terminal, steady lines in a log
     saved = time.monotonic()
     while step < steps:
-        model.train()
+        runtime.prepare(model, training=True).train()  # each epoch: an evaluation in between may change the format
         done_in_epoch = step - epoch * per_epoch  # > 0 when resuming inside an epoch
         data = batches(split, cfg.batch_size, shuffle=True, train_augment=True, seed=cfg.seed + epoch,
-                       device=runtime.device, channels_last=runtime.channels_last)  # fmt: skip
+                       device=runtime.device, channels_last=runtime.train_channels_last)  # fmt: skip
         for i, (x, y) in enumerate(data):
             if i < done_in_epoch:  # replayed, not trained: keeps the augmentation's random stream
                 continue
