@@ -119,13 +119,11 @@ def train(
 ) -> nn.Module:
     """Train ``model`` in place on ``split`` with augmentation; returns it in eval mode.
 
-    ``cfg.epochs`` may be fractional (e.g. 0.1 of an epoch for a quick test). ``on_epoch_end``
-    is called with the finished epoch's index and the loop's state (``epoch``, ``step``,
-    ``optimizer``, ``scheduler``: what ``resume`` takes, with the model's own weights restored
-    by the caller, to continue exactly as if never stopped). ``on_checkpoint`` gets the same
-    state inside an epoch, every ``checkpoint_seconds``: a resumed run replays that epoch's data
-    order and augmentation up to ``step`` without training on it, so long epochs lose nothing.
-    """
+    ``cfg.epochs`` may be fractional. ``on_epoch_end`` gets the finished epoch's index and the
+    loop's state (``epoch``, ``step``, ``optimizer``, ``scheduler``: what ``resume`` takes, the
+    caller restoring the weights, to continue as if never stopped); ``on_checkpoint`` gets it
+    inside an epoch every ``checkpoint_seconds`` (a resumed run replays that epoch's data order
+    and augmentation up to ``step`` without training on it)."""
     per_epoch = math.ceil(len(split) / cfg.batch_size)
     steps = max(1, int(round(cfg.epochs * per_epoch)))
     opt, sched = _optimizer(model, cfg, steps, resume)

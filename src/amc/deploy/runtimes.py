@@ -68,11 +68,10 @@ class TorchFp32(InferenceRuntime):
 
     def runnable(self, model: nn.Module, input_size: tuple[int, ...], batch: int) -> Runnable:
         torch.set_num_threads(self.threads)
-        net = model.eval()
         x = torch.randn(batch, *input_size)
-        if self.channels_last and x.dim() == 4:  # a copy: Module.to() would convert the caller's network
-            net = copy.deepcopy(model).to(memory_format=torch.channels_last)
-            x = x.contiguous(memory_format=torch.channels_last)
+        fmt = torch.channels_last if self.channels_last and x.dim() == 4 else torch.contiguous_format
+        net = copy.deepcopy(model).eval().to(memory_format=fmt)  # a copy in this runtime's format, not the caller's
+        x = x.contiguous(memory_format=fmt)
 
         @torch.no_grad()
         def run() -> None:
