@@ -17,6 +17,19 @@ def _cfg(**kw):
     return ApplyConfig(finetune_epochs=3, lr=0.05, calib_images=20, latency=False, **kw)
 
 
+def _stop_after(saves, real_save):
+    """A ``_save_state`` that saves, then stops the run at its ``saves``-th call."""
+    calls = []
+
+    def save_then_stop(*args, **kw):
+        real_save(*args, **kw)
+        calls.append(1)
+        if len(calls) == saves:
+            raise KeyboardInterrupt
+
+    return save_then_stop
+
+
 def test_curve_has_one_point_per_epoch(ctx, policy, tmp_path):
     metrics = apply_policy(policy, ctx.base, ctx.graph, _cfg(distill=True), tmp_path, progress=False)
     curve = json.loads((tmp_path / "curve.json").read_text())
@@ -30,15 +43,7 @@ def test_curve_has_one_point_per_epoch(ctx, policy, tmp_path):
 def test_interrupted_finetuning_resumes_to_the_same_weights(ctx, policy, tmp_path, monkeypatch):
     apply_policy(policy, ctx.base, ctx.graph, _cfg(), tmp_path / "whole", progress=False)
     real_save = finetuning._save_state
-    calls = []
-
-    def save_then_stop(*args, **kw):
-        real_save(*args, **kw)
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(finetuning, "_save_state", save_then_stop)
+    monkeypatch.setattr(finetuning, "_save_state", _stop_after(2, real_save))
     with pytest.raises(KeyboardInterrupt):
         apply_policy(policy, ctx.base, ctx.graph, _cfg(), tmp_path / "stopped", progress=False)
     assert (tmp_path / "stopped" / finetuning.STATE_FILE).exists()
@@ -65,15 +70,8 @@ def test_finetuning_stopped_inside_an_epoch_resumes_to_the_same_weights(ctx, tmp
     whole = copy.deepcopy(ctx.base.model)
     finetuning.run_finetune(whole, job(tmp_path / "whole"))
     monkeypatch.setattr(finetuning, "CHECKPOINT_SECONDS", 0.0)  # a checkpoint after every step
-    real_save, calls = finetuning._save_state, []
-
-    def save_then_stop(*args, **kw):
-        real_save(*args, **kw)
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(finetuning, "_save_state", save_then_stop)
+    real_save = finetuning._save_state
+    monkeypatch.setattr(finetuning, "_save_state", _stop_after(3, real_save))
     with pytest.raises(KeyboardInterrupt):
         finetuning.run_finetune(copy.deepcopy(ctx.base.model), job(tmp_path / "stopped"))
     state = torch.load(tmp_path / "stopped" / finetuning.STATE_FILE, weights_only=True)
