@@ -189,6 +189,18 @@ def latency_budgets() -> None:
                   f" MACs-budget policy as fast: {acc}.")  # fmt: skip
 
 
+def memory_format() -> None:
+    r = load("memory_format")
+    if r is None:
+        return
+    m = r["machine"]
+    print(f"\n{cmd(r)}, on a {m['cores']}-core {m['cpu']} (bf16 native: {r['bf16_native']})\n")
+    cols = [("model", "model", ""), ("mode", "mode", ""), ("batch", "batch", ""), ("precision", "precision", ""),
+            ("contiguous_s", "contiguous s", ".3f"), ("channels_last_s", "channels_last s", ".3f"),
+            ("speedup", "speed-up", ".2f")]  # fmt: skip
+    print(markdown_table(r["rows"], cols))
+
+
 def experiments() -> None:
     """Link every experiment folder under docs/experiments/ (each README holds its command and table)."""
     root = Path(__file__).parent.parent / "docs" / "experiments"
@@ -203,6 +215,8 @@ if __name__ == "__main__":
         print(head.read_text())
     print("### Search speed\n")
     search_speed()
+    print("\n### Memory format (inference batch and training step, median seconds)")
+    memory_format()
     print("\n### Pruning engine baselines (no fine-tuning)\n")
     engine("resnet56")
     print("\n### Policy quality and real speed-up at 50% MACs\n")

@@ -24,6 +24,7 @@ SCRIPTS = {
     "latency_budget.py": "latency_budget-resnet20-onnxruntime-b1-quick.json",
     "recovery_curves.py": "recovery_curves-resnet20-quick.json",
     "runtimes.py": "runtimes-b1-quick.json",
+    "memory_format.py": "memory_format-quick.json",
 }
 
 

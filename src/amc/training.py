@@ -126,10 +126,11 @@ def train(
     and augmentation up to ``step`` without training on it)."""
     per_epoch = math.ceil(len(split) / cfg.batch_size)
     steps = max(1, int(round(cfg.epochs * per_epoch)))
+    runtime.prepare(model)
     opt, sched = _optimizer(model, cfg, steps, resume)
     step, epoch = (int(resume["step"]), int(resume["epoch"])) if resume is not None else (0, 0)
     if teacher is not None:
-        runtime.prepare(teacher, training=True).eval()
+        runtime.prepare(teacher).eval()
 
     def state() -> dict[str, Any]:
         return {"epoch": epoch, "step": step, "optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
@@ -137,10 +138,10 @@ def train(
     bar = Progress(steps, desc, "batch", initial=step)  # a bar on a terminal, steady lines in a log
     saved = time.monotonic()
     while step < steps:
-        runtime.prepare(model, training=True).train()  # each epoch: an evaluation in between may change the format
+        model.train()  # each epoch: an evaluation in between leaves it in eval mode
         done_in_epoch = step - epoch * per_epoch  # > 0 when resuming inside an epoch
         data = batches(split, cfg.batch_size, shuffle=True, train_augment=True, seed=cfg.seed + epoch,
-                       device=runtime.device, channels_last=runtime.train_channels_last)  # fmt: skip
+                       device=runtime.device, channels_last=runtime.channels_last)  # fmt: skip
         for i, (x, y) in enumerate(data):
             if i < done_in_epoch:  # replayed, not trained: keeps the augmentation's random stream
                 continue
