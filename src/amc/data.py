@@ -56,12 +56,14 @@ class Split:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
-    def subset(self, n: int | None, seed: int = 0) -> Split:
-        """``n`` images drawn class-balanced-by-chance with a fixed seed (all when ``n`` is None)."""
-        if n is None or n >= len(self):
+    def subset(self, n: int | None, seed: int = 0, skip: int = 0) -> Split:
+        """``n`` images drawn class-balanced-by-chance with a fixed seed (all when ``n`` is None).
+        ``skip`` passes over the first images of the same draw: ``subset(m, seed, skip=n)`` shares
+        no image with ``subset(n, seed)``."""
+        if (n is None or n >= len(self)) and not skip:
             return self
         g = torch.Generator().manual_seed(seed)
-        idx = torch.randperm(len(self), generator=g)[:n].sort().values
+        idx = torch.randperm(len(self), generator=g)[skip : skip + (len(self) if n is None else n)].sort().values
         return Split(self.images[idx], self.labels[idx])
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from amc.policy import Policy
-from amc.requests import PRESETS, ApplyRequest, CompareRequest, ExportRequest, SearchRequest, TrainRequest, data_spec
+from amc.presets import PRESETS
+from amc.requests import ApplyRequest, CompareRequest, ExportRequest, SearchRequest, TrainRequest, data_spec
 from amc.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -75,6 +76,8 @@ def search_run(req: SearchRequest, progress: bool = True) -> SearchRun:
         reference=tuple(req.reference),
         sigma_final=req.sigma_final,
         sigma_decay=req.sigma_decay,
+        rescore=req.rescore,
+        rescore_size=req.rescore_size,
     )
 
 

@@ -60,14 +60,22 @@ class ProxyEvaluator:
         data: DataBundle,
         runtime: Runtime,
         config: ProxyConfig = ProxyConfig(),
+        skip: int = 0,
     ) -> None:
+        """``skip``: held-out images of the seeded draw passed over (a second proxy that skips the
+        first one's ``size`` images scores on images the first never saw)."""
         self.model, self.graph, self.runtime, self.config = model, graph, runtime, config
-        held = data.heldout.subset(config.size, seed=config.seed)
+        held = data.heldout.subset(config.size, seed=config.seed, skip=skip)
         self._eval = list(batches(held, config.batch_size, device=runtime.device, channels_last=runtime.channels_last))
         self.builder = NetworkBuilder(model, graph, data, runtime, config.build_config())
         self._cache: dict[tuple[int, ...], ProxyResult] = {}
         self.totals: dict[str, float] = {}  # seconds per stage over all uncached evaluations
         self.evaluations = 0
+
+    @property
+    def images(self) -> int:
+        """How many held-out images a policy is scored on."""
+        return sum(len(y) for _, y in self._eval)
 
     def build(self, keep: np.ndarray, timings: dict[str, float] | None = None) -> nn.Module:
         """The pruned network for ``keep`` (see :class:`~amc.pruning.build.NetworkBuilder`)."""
@@ -96,7 +104,7 @@ class ProxyEvaluator:
         t = time.perf_counter()
         acc = self.accuracy(net)
         timings["forward"] = time.perf_counter() - t
-        result = ProxyResult(acc, sum(len(y) for _, y in self._eval), timings)
+        result = ProxyResult(acc, self.images, timings)
         self._cache[key] = result
         self.evaluations += 1
         for stage, seconds in timings.items():

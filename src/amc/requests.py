@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from amc.errors import AmcError
+from amc.presets import PRESETS, RECIPES
 
 __all__ = [
     "Request",
@@ -38,26 +39,6 @@ Projection = Literal["spread", "amc"]
 Demo = Literal["uniform", "global", "sensitivity"]
 Preset = Literal["default", "amc-paper", "spread", "reference"]
 RoundTo = Annotated[int, Field(ge=1, le=1024)] | Literal["auto"]
-
-# default: what measured best so far (ResNet-56 at 0.5, one seed: docs/experiments/resnet56-search-defaults):
-# AMC's action range, bound and noise, plus the top-up that spends the budget. amc-paper: exactly the paper
-# (He et al. 2018), no top-up. spread: the spread projection, heuristic demonstrations and noise tied to the
-# episode budget (built for MobileNetV2's tail-at-the-cap failure; not yet shown to win). reference: the best of
-# the uniform, global and sensitivity policies is scored first and centres the spread projection (issue 12).
-PRESETS: dict[str, dict[str, Any]] = {
-    "default": {},
-    "amc-paper": {"projection": "amc", "fill": False, "demos": [], "sigma_decay": 0.95},
-    "spread": {"projection": "spread", "fill": True, "demos": ["uniform", "global"], "sigma_decay": None},
-    "reference": {"projection": "spread", "fill": True, "reference": ["uniform", "global", "sensitivity"]},
-}
-
-# Fine-tuning recipes for amc apply. short: the quick fine-tuning every comparison uses. recover: the recipe that
-# brings a pruned network back to its base (measured: docs/experiments/finetune-recipe): a longer cosine schedule
-# from a higher learning rate with knowledge distillation from the unpruned base; crop-and-flip augmentation as always.
-RECIPES: dict[str, dict[str, Any]] = {
-    "short": {},
-    "recover": {"finetune_epochs": 12, "lr": 0.02, "distill": True},
-}
 
 
 def data_spec(data: str | None) -> str:
@@ -137,6 +118,10 @@ class SearchRequest(_BaseJob):
     sigma_decay: float | None = Field(
         0.95, gt=0, le=1, description="noise decay per episode (AMC's 0.95); none: decay to sigma_final at the end"
     )
+    rescore: int = Field(
+        0, ge=0, le=100, description="score the best N policies again on unseen held-out images; return the best there"
+    )
+    rescore_size: int = Field(2000, ge=1, description="held-out images --rescore uses (those the proxy did not see)")
     storage: str | None = Field(None, description="Optuna storage URL or .journal path (default runs/amc.journal)")
     study: str | None = Field(None, description="study name (default: model-data-budget-method)")
     resume: bool = Field(False, description="continue the study where it stopped")

@@ -16,6 +16,7 @@ import numpy as np
 
 from amc.checkpoints import atomic_write_bytes
 from amc.policy import Policy
+from amc.scoring import Episode
 from amc.search.base import Searcher, SearchSession, register_searcher
 
 __all__ = ["DDPGSearcher", "demonstrations", "reference_policy"]
@@ -40,16 +41,18 @@ def reference_policy(session: SearchSession, names: tuple[str, ...]) -> np.ndarr
     path = session.folder / REFERENCE_FILE
     if path.is_file():
         return np.asarray(json.loads(path.read_text())["sparsity"], dtype=np.float64)
-    best: tuple[float, str, np.ndarray] | None = None
+    best: tuple[float, str, Episode] | None = None
     for name in names:
         episode = session.score(HEURISTICS[name](session.ctx))
         session.record(episode)
         if best is None or episode.accuracy > best[0]:
-            best = (episode.accuracy, name, np.asarray(episode.sparsity, dtype=np.float64))
+            best = (episode.accuracy, name, episode)
     assert best is not None
-    record = {"heuristic": best[1], "proxy_accuracy": best[0], "sparsity": best[2].tolist()}
+    sparsity = np.asarray(best[2].sparsity, dtype=np.float64)
+    keep = [int(k) for k in best[2].keep]
+    record = {"heuristic": best[1], "proxy_accuracy": best[0], "sparsity": sparsity.tolist(), "keep": keep}
     atomic_write_bytes(path, (json.dumps(record, indent=2) + "\n").encode())
-    return best[2]
+    return sparsity
 
 
 @register_searcher

@@ -22,6 +22,7 @@ from amc.policy import Policy, save_policy
 from amc.search import study as studies
 from amc.search.base import Searcher, SearchSession, get_searcher
 from amc.search.context import SearchContext
+from amc.search.rescore import rescore_best
 
 __all__ = ["SearchRun", "run_search"]
 
@@ -47,6 +48,8 @@ class SearchRun:
     reference: tuple[str, ...] = ()  # heuristics whose best centres DDPG's actions (spread projection)
     sigma_final: float = 0.1
     sigma_decay: float | None = 0.95
+    rescore: int = 0  # the best N policies are scored again on unseen held-out images (amc.search.rescore)
+    rescore_size: int = 2000
     should_stop: Callable[[], bool] | None = field(default=None, compare=False)  # e.g. a cancelled service job
 
 
@@ -108,6 +111,9 @@ def run_search(ctx: SearchContext, run: SearchRun) -> Policy:
     measured: dict[str, Any] = {}
     if ctx.settings.kind == "latency":  # after a tightened second search, name and trials are that study's
         best, measured, name, done = _latency_checked(ctx, run, done, name)
+    elif run.rescore and searcher.learns:
+        found = rescore_best(ctx, done, run.rescore, run.rescore_size, run.runs_dir / name, run.reward)
+        best, measured = found if found is not None else (best, {})
     metrics = {
         "heldout_proxy_acc": best.user_attrs["accuracy"],
         "reward": best.value,
