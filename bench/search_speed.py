@@ -99,6 +99,7 @@ def one(
         "share_outside_forward": round(1 - forward / per_episode, 3),
         "unique_policies_evaluated": ctx.proxy.evaluations,
         "best_heldout_proxy_acc": policy.metrics["heldout_proxy_acc"],
+        **{k: policy.metrics[k] for k in ("heldout_rescore_acc", "rescore_images", "rescored") if k in policy.metrics},
         "base_heldout_proxy_acc": policy.metrics["base_heldout_proxy_acc"],
         "achieved_macs_ratio": policy.achieved["macs_ratio"],
         "sparsity": policy.sparsity,
@@ -124,6 +125,7 @@ def main() -> None:
     ap.add_argument(
         "--reference", nargs="*", default=None, help="heuristics scored first; the best centres DDPG's actions"
     )
+    ap.add_argument("--rescore", type=int, default=None, help="re-score the N best policies on unseen held-out images")
     ap.add_argument("--sigma-final", type=float, default=None)
     ap.add_argument("--sigma-decay", type=float, default=None)
     ap.add_argument("--quick", action="store_true", help="CI size: resnet20, 6 episodes, small proxy")
@@ -144,6 +146,8 @@ def main() -> None:
         search["demos"] = tuple(a.demos)
     if a.reference:
         search["reference"] = tuple(a.reference)
+    if a.rescore is not None:
+        search["rescore"] = a.rescore
     if a.sigma_final is not None:
         search["sigma_final"] = a.sigma_final
     if a.sigma_decay is not None:
