@@ -62,3 +62,39 @@ def test_akamaster_checkpoints_load_strictly(shared, depth):
     state, meta = read_checkpoint(shared.akamaster(depth))
     load_weights(build_model(f"resnet{depth}"), state)
     assert meta["best_prec1"] > 90
+
+
+@pytest.mark.parametrize("name", ["resnet20", "mobilenetv2", "vgg19"])
+def test_folded_batchnorm_gives_the_same_outputs(name):
+    """The proxy scores networks with BatchNorm folded into convolutions: same logits."""
+    from amc.runtime import Runtime
+
+    torch.manual_seed(0)
+    net = build_model(name).eval()
+    for m in net.modules():  # statistics far from the defaults, so a wrong fold would show
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1), m.running_var.uniform_(0.5, 2), m.weight.data.uniform_(0.5, 1.5)
+    rt = Runtime.create("cpu", "fp32")
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        want = rt.prepare(net)(x)
+        folded = rt.folded(net)
+        got = folded(x)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # not in place: the original keeps them
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_a_network_fx_cannot_trace_runs_unfolded():
+    from amc.runtime import Runtime
+
+    class Branchy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.bn = torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)
+
+        def forward(self, x):
+            return self.bn(self.conv(x)) if x.sum() > 0 else x  # data-dependent control flow
+
+    net = Branchy().eval()
+    assert Runtime.create("cpu", "fp32").folded(net) is net

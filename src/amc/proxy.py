@@ -92,7 +92,7 @@ class ProxyEvaluator:
 
     def recalibrated_accuracy(self, net: nn.Module) -> float:
         """Accuracy of an already-modified network after BN recalibration (not cached)."""
-        return self.accuracy(self.builder.recalibrate(net))
+        return self.accuracy(self.runtime.folded(self.builder.recalibrate(net)))
 
     def evaluate(self, keep: np.ndarray) -> ProxyResult:
         """Held-out accuracy of the network pruned to ``keep`` (cached by ``keep``)."""
@@ -102,7 +102,7 @@ class ProxyEvaluator:
         timings: dict[str, float] = {}
         net = self.build(np.asarray(key), timings)
         t = time.perf_counter()
-        acc = self.accuracy(net)
+        acc = self.accuracy(self.runtime.folded(net, inplace=True))
         timings["forward"] = time.perf_counter() - t
         result = ProxyResult(acc, self.images, timings)
         self._cache[key] = result

@@ -13,6 +13,7 @@ channels_last. In fp32 on a 2-core AVX2 CPU (``bench/memory_format.py``) it is 1
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -82,6 +83,20 @@ class Runtime:
         model.to(self.device)
         model.to(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
         return model
+
+    def folded(self, model: nn.Module, inplace: bool = False) -> nn.Module:
+        """``model`` (in eval mode) with each BatchNorm folded into the convolution before it, for
+        inference only: the same outputs to float rounding, one pass over the activations fewer
+        (the proxy's forward, ``bench/search_speed.py``). ``model`` unchanged when torch.fx cannot
+        trace it. ``inplace`` reuses ``model``'s modules (it must not be used afterwards)."""
+        from torch.fx.experimental.optimization import fuse
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return self.prepare(fuse(model.eval(), inplace=inplace))
+        except Exception:  # noqa: BLE001 - any model torch.fx cannot trace runs unfolded
+            return model
 
     @contextlib.contextmanager
     def autocast(self) -> Iterator[None]:
