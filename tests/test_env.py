@@ -101,3 +101,22 @@ def test_zero_actions_replay_the_reference_and_others_search_around_it(budget, s
 def test_reference_needs_the_spread_projection(budget):
     with pytest.raises(ValueError, match="projection='spread'"):
         PruningEnv(budget, fake_accuracy, projection="amc").set_reference(np.zeros(len(budget.channels)))
+
+
+def test_the_loss_reward_is_the_proxys_negative_cross_entropy(budget):
+    from amc.proxy import ProxyResult
+
+    def measured(keep):  # more channels kept -> lower loss
+        return ProxyResult(fake_accuracy(keep), 100, {}, loss=2.0 - fake_accuracy(keep))
+
+    env = PruningEnv(budget, measured, "loss")
+    env.reset(seed=0)
+    for _ in range(env.n):
+        _, r, term, _, info = env.step(np.zeros(1, dtype=np.float32))
+    assert term and r == pytest.approx(-(2.0 - info["accuracy"]))
+    assert env.last_episode.loss == pytest.approx(2.0 - info["accuracy"])
+    plain = PruningEnv(budget, fake_accuracy, "loss")  # a proxy that measures no loss cannot give it
+    plain.reset(seed=0)
+    with pytest.raises(ValueError, match="measures the loss"):
+        for _ in range(plain.n):
+            plain.step(np.zeros(1, dtype=np.float32))

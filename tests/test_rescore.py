@@ -76,3 +76,15 @@ def test_rescoring_without_images_left_warns_and_keeps_the_proxy_choice(ctx, tmp
     with pytest.warns(UserWarning, match="--proxy-size"):
         policy = run_search(ctx, run)
     assert "rescored" not in policy.metrics
+
+
+def test_a_search_on_the_loss_reward_returns_the_lowest_loss(ctx, tmp_path):
+    run = SearchRun(method="random", episodes=4, reward="loss", runs_dir=tmp_path, out=tmp_path / "b.json",
+                    progress=False)  # fmt: skip
+    policy = run_search(ctx, run)
+    study = optuna.load_study(study_name=policy.metrics["study"], storage=open_storage(None, tmp_path))
+    losses = {t.number: t.user_attrs["loss"] for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE}
+    assert len(losses) == 4
+    assert all(0 < v < 20 for v in losses.values())
+    assert policy.metrics["best_trial"] == min(losses, key=lambda n: (losses[n], n))
+    assert policy.metrics["reward"] == pytest.approx(-min(losses.values()))

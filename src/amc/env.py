@@ -6,7 +6,6 @@ After :func:`register` (nothing is registered on import):
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -14,7 +13,7 @@ import numpy as np
 from gymnasium import spaces
 
 from amc.pruning.budget import Budget
-from amc.scoring import REWARDS, Episode, score
+from amc.scoring import REWARDS, Episode, Evaluate, score
 
 __all__ = ["PruningEnv", "REWARDS", "PROJECTIONS", "ENV_ID", "register"]
 
@@ -67,15 +66,17 @@ class PruningEnv(gym.Env):
 
     ## Rewards
     0 until the last step; then ``-error`` (``reward="acc"``, AMC's R_err) or
-    ``-error * log(MACs)`` (``reward="acc-flops"``, R_FLOPs), ``error = 1 - accuracy``.
+    ``-error * log(MACs)`` (``reward="acc-flops"``, R_FLOPs), ``error = 1 - accuracy``; or
+    ``-loss``, the proxy's mean cross-entropy (``reward="loss"``: less noisy than top-1).
 
     ## Episode End
     Terminates after the last unit's step. Never truncated.
 
     ## Arguments
     - ``budget``: a :class:`~amc.pruning.budget.Budget` (units, target, max sparsity, rounding).
-    - ``evaluate``: ``keep -> accuracy`` (fraction), where ``keep`` holds kept channel counts.
-    - ``reward``: ``"acc"`` or ``"acc-flops"``.
+    - ``evaluate``: ``keep -> accuracy`` (fraction), or what the proxy measured (``accuracy`` and
+      ``loss``, e.g. a :class:`~amc.proxy.ProxyResult`), where ``keep`` holds kept channel counts.
+    - ``reward``: ``"acc"``, ``"acc-flops"`` or ``"loss"``.
     - ``projection``: ``"spread"`` or ``"amc"`` (see Action Space).
     - ``fill``: spend what the policy leaves of the budget (see Action Space).
 
@@ -88,7 +89,7 @@ class PruningEnv(gym.Env):
     def __init__(
         self,
         budget: Budget,
-        evaluate: Callable[[np.ndarray], float],
+        evaluate: Evaluate,
         reward: str = "acc",
         projection: str = "spread",
         fill: bool = True,

@@ -43,11 +43,13 @@ class ProxyConfig:
 
 @dataclass(frozen=True)
 class ProxyResult:
-    """Accuracy (fraction of ``images`` held-out images) and where the time went (seconds)."""
+    """Accuracy (fraction of ``images`` held-out images), mean cross-entropy, and where the time
+    went (seconds)."""
 
     accuracy: float
     images: int
     seconds: dict[str, float] = field(default_factory=dict)
+    loss: float = float("nan")  # mean cross-entropy on the same images (the ``loss`` reward)
 
 
 class ProxyEvaluator:
@@ -83,28 +85,35 @@ class ProxyEvaluator:
 
     @torch.no_grad()
     def accuracy(self, net: nn.Module) -> float:
-        correct = total = 0
+        return self.measure(net)[0]
+
+    @torch.no_grad()
+    def measure(self, net: nn.Module) -> tuple[float, float]:
+        """Top-1 accuracy and mean cross-entropy of ``net`` on the proxy's images."""
+        correct, loss, total = 0, 0.0, 0
         for x, y in self._eval:
             with self.runtime.autocast():
-                correct += int((net(x).argmax(1) == y).sum())
+                logits = net(x)
+            correct += int((logits.argmax(1) == y).sum())
+            loss += float(nn.functional.cross_entropy(logits.float(), y, reduction="sum"))
             total += len(y)
-        return correct / max(total, 1)
+        return correct / max(total, 1), loss / max(total, 1)
 
     def recalibrated_accuracy(self, net: nn.Module) -> float:
         """Accuracy of an already-modified network after BN recalibration (not cached)."""
         return self.accuracy(self.runtime.folded(self.builder.recalibrate(net)))
 
     def evaluate(self, keep: np.ndarray) -> ProxyResult:
-        """Held-out accuracy of the network pruned to ``keep`` (cached by ``keep``)."""
+        """Held-out accuracy and loss of the network pruned to ``keep`` (cached by ``keep``)."""
         key = tuple(int(k) for k in keep)
         if key in self._cache:
             return self._cache[key]
         timings: dict[str, float] = {}
         net = self.build(np.asarray(key), timings)
         t = time.perf_counter()
-        acc = self.accuracy(self.runtime.folded(net, inplace=True))
+        acc, loss = self.measure(self.runtime.folded(net, inplace=True))
         timings["forward"] = time.perf_counter() - t
-        result = ProxyResult(acc, self.images, timings)
+        result = ProxyResult(acc, self.images, timings, loss)
         self._cache[key] = result
         self.evaluations += 1
         for stage, seconds in timings.items():

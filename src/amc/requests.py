@@ -96,7 +96,9 @@ class SearchRequest(_BaseJob):
         ge=0,
         description="DDPG warm-up episodes (random, or replayed heuristics); default: episodes/4, at most 100",
     )
-    reward: Literal["acc", "acc-flops"] = Field("acc", description="acc (-error) or acc-flops (-error*log MACs)")
+    reward: Literal["acc", "acc-flops", "loss"] = Field(
+        "acc", description="acc (-error), acc-flops (-error*log MACs) or loss (-cross-entropy: less noisy)"
+    )
     criterion: str = Field("l1", description="channel selection: l1, l2, taylor or random")
     reconstruct: bool = Field(False, description="least-squares refit of the layer after each unit")
     proxy_size: int = Field(1000, ge=1, description="held-out images scored per policy")

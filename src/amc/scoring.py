@@ -9,22 +9,22 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from amc.pruning.budget import Budget
 
-__all__ = ["Episode", "RewardKind", "REWARDS", "reward_of", "score"]
+__all__ = ["Episode", "Evaluate", "Measured", "RewardKind", "REWARDS", "reward_of", "score"]
 
-RewardKind = Literal["acc", "acc-flops"]
-REWARDS: tuple[str, ...] = ("acc", "acc-flops")
+RewardKind = Literal["acc", "acc-flops", "loss"]
+REWARDS: tuple[str, ...] = ("acc", "acc-flops", "loss")
 
 
 @dataclass(frozen=True)
 class Episode:
     """A scored policy: kept channels per unit, their sparsities, held-out proxy ``accuracy``
-    (fraction), MACs and parameter ratios to the base, and the reward."""
+    (fraction), MACs and parameter ratios to the base, the reward, and the proxy's ``loss``."""
 
     keep: np.ndarray
     sparsity: np.ndarray
@@ -32,6 +32,7 @@ class Episode:
     macs_ratio: float
     params_ratio: float
     reward: float
+    loss: float = math.nan  # mean cross-entropy on the proxy's images, when the proxy gives it
 
     def as_info(self) -> dict[str, Any]:
         return {
@@ -44,21 +45,44 @@ class Episode:
         }
 
 
-def reward_of(kind: str, accuracy: float, macs: float) -> float:
-    """AMC's rewards: ``-error`` (``acc``, R_err) or ``-error * log(MACs)`` (``acc-flops``)."""
+def reward_of(kind: str, accuracy: float, macs: float, loss: float = math.nan) -> float:
+    """AMC's rewards: ``-error`` (``acc``, R_err) or ``-error * log(MACs)`` (``acc-flops``); or
+    ``-loss``, the mean cross-entropy on the proxy's images (``loss``): a continuous score, less
+    noisy than top-1 on the same images."""
     error = 1.0 - accuracy
     if kind == "acc":
         return -error
     if kind == "acc-flops":
         return -error * math.log(macs)
+    if kind == "loss":
+        if math.isnan(loss):
+            raise ValueError("the loss reward needs a proxy that measures the loss")
+        return -loss
     raise ValueError(f"reward must be one of {REWARDS}, got {kind!r}")
 
 
-def score(budget: Budget, keep: np.ndarray, accuracy_of: Callable[[np.ndarray], float], reward: str) -> Episode:
-    """Score kept channel counts ``keep``: ``accuracy_of(keep)`` on the proxy, costs from the
-    budget's graph, and the reward."""
+class Measured(Protocol):
+    """What a proxy measures of a policy (:class:`~amc.proxy.ProxyResult` is one)."""
+
+    @property
+    def accuracy(self) -> float: ...
+
+    @property
+    def loss(self) -> float: ...
+
+
+Evaluate = Callable[[np.ndarray], "float | Measured"]  # keep -> accuracy, or accuracy and loss
+
+
+def score(budget: Budget, keep: np.ndarray, accuracy_of: Evaluate, reward: str) -> Episode:
+    """Score kept channel counts ``keep``: ``accuracy_of(keep)`` on the proxy (an accuracy, or
+    what the proxy measured: accuracy and loss), costs from the budget's graph, and the reward."""
     keep = np.asarray(keep, dtype=np.int64).copy()
-    accuracy = float(accuracy_of(keep))
+    measured = accuracy_of(keep)
+    if isinstance(measured, (int, float)):
+        accuracy, loss = float(measured), math.nan
+    else:
+        accuracy, loss = float(measured.accuracy), float(measured.loss)
     macs_ratio, params_ratio = budget.ratios(keep)
     return Episode(
         keep=keep,
@@ -66,5 +90,6 @@ def score(budget: Budget, keep: np.ndarray, accuracy_of: Callable[[np.ndarray], 
         accuracy=accuracy,
         macs_ratio=macs_ratio,
         params_ratio=params_ratio,
-        reward=reward_of(reward, accuracy, macs_ratio * budget.graph.base_macs),
+        reward=reward_of(reward, accuracy, macs_ratio * budget.graph.base_macs, loss),
+        loss=loss,
     )

@@ -19,6 +19,7 @@ import numpy as np
 import optuna
 
 from amc.errors import AmcError
+from amc.proxy import ProxyResult
 from amc.scoring import Episode, score
 from amc.search import study as studies
 from amc.search.context import SearchContext
@@ -64,8 +65,9 @@ class SearchSession:
         r = self.run
         return PruningEnv(self.ctx.budget, self.accuracy, r.reward, r.projection, r.fill)
 
-    def accuracy(self, keep: np.ndarray) -> float:
-        return self.ctx.proxy.evaluate(keep).accuracy
+    def accuracy(self, keep: np.ndarray) -> ProxyResult:
+        """What the proxy measures of ``keep`` (accuracy and loss)."""
+        return self.ctx.proxy.evaluate(keep)
 
     def score(self, keep: np.ndarray) -> Episode:
         """Score a policy outside the environment (baselines): the same path the environment uses."""

@@ -67,11 +67,12 @@ def _evaluator(ctx: SearchContext, size: int) -> ProxyEvaluator | None:
     return ProxyEvaluator(ctx.base.model, ctx.graph, ctx.base.data, ctx.base.runtime, rescore_cfg, skip=cfg.size)
 
 
-def _load(path: Path, images: int) -> dict[str, float]:
+def _load(path: Path, images: int) -> dict[str, list[float]]:
+    """Saved ``[accuracy, loss]`` per candidate (by its kept channels) on the same images."""
     if not path.is_file():
         return {}
     saved = json.loads(path.read_text())
-    return dict(saved["accuracy"]) if saved.get("images") == images else {}
+    return dict(saved["scores"]) if saved.get("images") == images and "scores" in saved else {}
 
 
 def _reference_keep(folder: Path) -> list[list[int]]:
@@ -99,17 +100,20 @@ def rescore_best(
         if key not in done:
             print(f"re-scoring candidate {i + 1}/{len(cands)} (trial {t.number}) on {images} unseen held-out images",
                   file=sys.stderr, flush=True)  # fmt: skip
-            done[key] = evaluator.evaluate(np.asarray(t.user_attrs["keep"])).accuracy
+            result = evaluator.evaluate(np.asarray(t.user_attrs["keep"]))
+            done[key] = [result.accuracy, result.loss]
             folder.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(path, (json.dumps({"images": images, "accuracy": done}) + "\n").encode())
+            atomic_write_bytes(path, (json.dumps({"images": images, "scores": done}) + "\n").encode())
+        acc, loss = done[key]
         macs = float(t.user_attrs["macs_ratio"]) * ctx.graph.base_macs
-        rows.append((reward_of(reward, done[key], macs), -t.number, t, done[key]))
+        rows.append((reward_of(reward, acc, macs, loss), -t.number, t, acc, loss))
     best = max(rows, key=lambda r: (r[0], r[1]))
     return best[2], {
         "rescore_images": images,
         "rescore_calib_images": evaluator.config.calib_images,
         "heldout_rescore_acc": best[3],
         "rescored": [
-            {"trial": t.number, "proxy_acc": t.user_attrs["accuracy"], "rescore_acc": a} for _, _, t, a in rows
+            {"trial": t.number, "proxy_acc": t.user_attrs["accuracy"], "rescore_acc": a, "rescore_loss": lo}
+            for _, _, t, a, lo in rows
         ],
     }

@@ -10,6 +10,7 @@ continued with ``--resume``.
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 from pathlib import Path
@@ -160,6 +161,7 @@ def trial_attrs(episode: Episode, method: str) -> dict[str, Any]:
         "keep": [int(k) for k in episode.keep],
         "sparsity": [float(s) for s in episode.sparsity],
         "accuracy": float(episode.accuracy),
+        **({} if math.isnan(episode.loss) else {"loss": float(episode.loss)}),
         "macs_ratio": float(episode.macs_ratio),
         "params_ratio": float(episode.params_ratio),
     }
