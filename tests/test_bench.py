@@ -25,6 +25,7 @@ SCRIPTS = {
     "recovery_curves.py": "recovery_curves-resnet20-quick.json",
     "runtimes.py": "runtimes-b1-quick.json",
     "memory_format.py": "memory_format-quick.json",
+    "proxy_noise.py": "proxy_noise-resnet20-quick.json",
 }
 
 
