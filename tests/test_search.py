@@ -179,3 +179,17 @@ def test_reference_needs_the_spread_projection():
         parse(SearchRequest, {"model": "resnet20", "flops": 0.5, "reference": ["uniform"]})
     req = parse(SearchRequest, {"model": "resnet20", "flops": 0.5, "preset": "reference"})
     assert (req.projection, req.reference) == ("spread", ["uniform", "global", "sensitivity"])
+
+
+def test_the_sensitivity_scan_is_cached_for_other_budgets_and_processes(ctx, monkeypatch, tmp_path):
+    from amc.search.baselines import sensitivity_keep, sensitivity_scan
+
+    monkeypatch.setenv("AMC_CACHE", str(tmp_path))
+    first = sensitivity_scan(ctx, progress=False)
+    assert len(list((tmp_path / "sensitivity").glob("resnet20-*.json"))) == 1
+    ctx.proxy._cache.clear()  # as in a new process
+    before = ctx.proxy.evaluations
+    tighter = ctx.tightened(0.4)
+    np.testing.assert_array_equal(sensitivity_scan(tighter, progress=False), first)
+    assert ctx.proxy.evaluations == before  # read back, not evaluated
+    assert tighter.budget.ratio(sensitivity_keep(tighter, progress=False)) <= 0.4 + 1e-9

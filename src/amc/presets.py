@@ -30,7 +30,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 # Fine-tuning recipes for amc apply. short: the quick fine-tuning every comparison uses. recover: the recipe that
-# brings a pruned network back to its base (measured: docs/experiments/finetune-recipe): a longer cosine schedule
+# brings a pruned network back to its base (its measurement, issue 15, is still running): a longer cosine schedule
 # from a higher learning rate with knowledge distillation from the unpruned base; crop-and-flip augmentation as always.
 RECIPES: dict[str, dict[str, Any]] = {
     "short": {},

@@ -15,10 +15,15 @@ next one would break it.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 
+from amc.checkpoints import atomic_write_bytes
 from amc.policy import Policy
 from amc.progress import Progress
 from amc.pruning.budget import Budget
@@ -85,10 +90,45 @@ def global_keep(ctx: SearchContext) -> np.ndarray:
     return b.fill(keep_after(lo) if b.fits(keep_after(lo)) else keep_after(hi))
 
 
+def _scan_file(ctx: SearchContext, levels: tuple[float, ...]) -> Path | None:
+    """Where the scan of this base, data, units, rounding and proxy is kept between processes (it
+    does not depend on the budget's target); None for a base without a checksum."""
+    from amc.data import cache_dir
+
+    base = getattr(ctx, "base", None)
+    if base is None or not base.checkpoint_sha256:
+        return None
+    b = ctx.budget
+    ident = {
+        "checkpoint": base.checkpoint_sha256,
+        "data": base.data.fingerprint,
+        "units": [[name, int(c)] for name, c in zip(ctx.graph.names(), b.channels)],
+        "proxy": asdict(ctx.proxy.config),
+        "round_to": b.round_to,
+        "max_sparsity": b.max_sparsity,
+        "levels": list(levels),
+        "runtime": [base.runtime.device.type, base.runtime.precision],
+    }
+    digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
+    return cache_dir() / "sensitivity" / f"{ctx.settings.model.replace(':', '_')}-{digest}.json"
+
+
 def sensitivity_scan(
     ctx: SearchContext, levels: tuple[float, ...] = (0.25, 0.5, 0.75), progress: bool = True
 ) -> np.ndarray:
-    """Held-out proxy accuracy with one unit pruned at each level: shape ``(units, levels)``."""
+    """Held-out proxy accuracy with one unit pruned at each level: shape ``(units, levels)``.
+    Kept in the cache (``$AMC_CACHE/sensitivity``), so another budget or process reuses it."""
+    path = _scan_file(ctx, levels)
+    if path is not None and path.is_file():
+        return np.asarray(json.loads(path.read_text()), dtype=np.float64)
+    acc = _scan(ctx, levels, progress)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, json.dumps(acc.tolist()).encode())
+    return acc
+
+
+def _scan(ctx: SearchContext, levels: tuple[float, ...], progress: bool) -> np.ndarray:
     b = ctx.budget
     n = len(b.channels)
     acc = np.zeros((n, len(levels)))
