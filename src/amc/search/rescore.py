@@ -54,7 +54,7 @@ def candidates(trials: list[FrozenTrial], k: int, also: list[list[int]] | None =
 def _evaluator(ctx: SearchContext, size: int) -> ProxyEvaluator | None:
     """A proxy on up to ``size`` held-out images the search's proxy did not use, recalibrating
     BatchNorm on at least 1,000 training images; None when the held-out split has no image left."""
-    cfg = ctx.settings.proxy
+    cfg = ctx.proxy.config
     left = len(ctx.base.data.heldout) - cfg.size
     if left <= 0:
         n = len(ctx.base.data.heldout)

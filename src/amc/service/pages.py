@@ -79,7 +79,10 @@ def detail(search: dict[str, Any], trials: list[dict[str, Any]], policy: dict[st
             f"{_pct(best.get('accuracy'))} at {best.get('macs_ratio') or 0:.3f} of the MACs</p>")  # fmt: skip
     rewards = [float(t["reward"]) for t in trials]
     best_so_far = [max(rewards[: i + 1]) for i in range(len(rewards))]
-    curve = line_chart({"episode reward": rewards, "best so far": best_so_far}, "search curve (reward = -error)")
+    curve = line_chart(
+        {"episode reward": rewards, "best so far": best_so_far},
+        "search curve (episode reward: -error, or -loss with --reward loss)",
+    )
     names = list((policy or {}).get("sparsity", {}))
     values = list((policy or {}).get("sparsity", {}).values()) or list(best.get("sparsity") or [])
     bars = bar_chart(values, names or [str(i) for i in range(len(values))], "sparsity per unit (best policy)")
