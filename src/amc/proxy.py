@@ -69,15 +69,12 @@ class ProxyEvaluator:
         self.model, self.graph, self.runtime, self.config = model, graph, runtime, config
         held = data.heldout.subset(config.size, seed=config.seed, skip=skip)
         self._eval = list(batches(held, config.batch_size, device=runtime.device, channels_last=runtime.channels_last))
+        self.images = sum(len(y) for _, y in self._eval)  # how many held-out images a policy is scored on
+        self._fold = True  # False once torch.fx has failed to trace this base: not tried again each episode
         self.builder = NetworkBuilder(model, graph, data, runtime, config.build_config())
         self._cache: dict[tuple[int, ...], ProxyResult] = {}
         self.totals: dict[str, float] = {}  # seconds per stage over all uncached evaluations
         self.evaluations = 0
-
-    @property
-    def images(self) -> int:
-        """How many held-out images a policy is scored on."""
-        return sum(len(y) for _, y in self._eval)
 
     def build(self, keep: np.ndarray, timings: dict[str, float] | None = None) -> nn.Module:
         """The pruned network for ``keep`` (see :class:`~amc.pruning.build.NetworkBuilder`)."""
@@ -111,7 +108,9 @@ class ProxyEvaluator:
         timings: dict[str, float] = {}
         net = self.build(np.asarray(key), timings)
         t = time.perf_counter()
-        acc, loss = self.measure(self.runtime.folded(net, inplace=True))
+        folded = self.runtime.folded(net, inplace=True) if self._fold else net
+        self._fold = folded is not net
+        acc, loss = self.measure(folded)
         timings["forward"] = time.perf_counter() - t
         result = ProxyResult(acc, self.images, timings, loss)
         self._cache[key] = result
