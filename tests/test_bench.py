@@ -26,6 +26,7 @@ SCRIPTS = {
     "runtimes.py": "runtimes-b1-quick.json",
     "memory_format.py": "memory_format-quick.json",
     "proxy_noise.py": "proxy_noise-resnet20-quick.json",
+    "recipe.py": "recipe-resnet20-quick.json",
 }
 
 

@@ -172,13 +172,24 @@ def test_ddpg_around_the_best_heuristic_starts_from_it_and_resumes_on_it(ctx, tm
     assert resumed.metrics["trials"] == 6
 
 
-def test_reference_needs_the_spread_projection():
+def test_with_amc_projection_the_reference_heuristics_are_scored_but_do_not_centre(ctx, tmp_path, monkeypatch):
+    from amc.env import PruningEnv
     from amc.requests import SearchRequest, parse
 
-    with pytest.raises(AmcError, match="--projection spread"):
-        parse(SearchRequest, {"model": "resnet20", "flops": 0.5, "reference": ["uniform"]})
+    req = parse(SearchRequest, {"model": "resnet20", "flops": 0.5, "reference": ["uniform"]})
+    assert (req.projection, req.reference) == ("amc", ["uniform"])
     req = parse(SearchRequest, {"model": "resnet20", "flops": 0.5, "preset": "reference"})
     assert (req.projection, req.reference) == ("spread", ["uniform", "global", "sensitivity"])
+
+    def refuse(self, sparsity):
+        raise AssertionError("the amc projection was centred on the reference")
+
+    monkeypatch.setattr(PruningEnv, "set_reference", refuse)
+    run = SearchRun(method="ddpg", episodes=4, warmup=2, reference=("uniform", "global"),
+                    runs_dir=tmp_path, out=tmp_path / "best.json", progress=False)  # fmt: skip
+    policy = run_search(ctx, run)
+    chosen = json.loads((tmp_path / policy.metrics["study"] / "reference.json").read_text())
+    assert policy.metrics["trials"] == 4 and policy.metrics["heldout_proxy_acc"] >= chosen["proxy_accuracy"]
 
 
 def test_the_sensitivity_scan_is_cached_for_other_budgets_and_processes(ctx, monkeypatch, tmp_path):

@@ -34,5 +34,5 @@ PRESETS: dict[str, dict[str, Any]] = {
 # from a higher learning rate with knowledge distillation from the unpruned base; crop-and-flip augmentation as always.
 RECIPES: dict[str, dict[str, Any]] = {
     "short": {},
-    "recover": {"finetune_epochs": 12, "lr": 0.02, "distill": True},
+    "recover": {"finetune_epochs": 20, "lr": 0.02, "distill": True},
 }

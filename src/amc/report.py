@@ -26,6 +26,7 @@ __all__ = [
     "search_curve_plot",
     "accuracy_vs_sparsity_plot",
     "schedule_plot",
+    "recipe_plot",
     "markdown_table",
     "MEASURE_COLUMNS",
 ]
@@ -203,6 +204,25 @@ def recovery_plot(rows: Sequence[dict[str, Any]], kind: str, title: str, path: P
         ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=f"C{i}", label=f"{s:.0%} of parameters removed")
     ax.set_xlabel("fine-tuning epoch (0: just pruned)")
     ax.set_ylabel(AXIS_LABELS.get(y, y).replace(" before fine-tuning", ""))
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def recipe_plot(curves: dict[str, Sequence[dict[str, Any]]], bases: dict[str, float], title: str, path: Path) -> Path:
+    """Test accuracy per fine-tuning epoch of each run (``curves``: label -> :func:`amc.apply`'s
+    curve, epoch 0 being the pruned network before fine-tuning), each beside its unpruned base
+    (``bases``: label -> test accuracy, a dashed line)."""
+    fig = Figure(figsize=(6.4, 4.4))
+    ax = fig.subplots()
+    for i, (label, rows) in enumerate(curves.items()):
+        pts = sorted((r["epoch"], r["test_acc"]) for r in rows)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=f"C{i}", markersize=3, label=label)
+        if label in bases:
+            ax.axhline(bases[label], color=f"C{i}", linestyle="--", linewidth=1, label=f"{label}: unpruned base")
+    ax.set_xlabel("fine-tuning epoch (0: just pruned)")
+    ax.set_ylabel("test accuracy")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

@@ -114,7 +114,9 @@ class SearchRequest(_BaseJob):
     fill: bool = Field(True, description="top the policy up until the next channel would break the budget")
     demos: list[Demo] = Field([], description="heuristic policies replayed in DDPG's warm-up (e.g. uniform global)")
     reference: list[Demo] = Field(
-        [], description="heuristics scored first; the best centres DDPG's actions (needs --projection spread)"
+        [],
+        description="heuristics scored first as episodes of the search (so it returns nothing worse);"
+        " with --projection spread the best also centres DDPG's actions",
     )
     sigma_final: float = Field(0.1, gt=0, le=2, description="DDPG exploration noise at the last episode")
     sigma_decay: float | None = Field(
@@ -156,8 +158,6 @@ class SearchRequest(_BaseJob):
         given = [f"--{k}" for k in ("flops", "params", "latency") if getattr(self, k) is not None]
         if len(given) > 1:
             raise ValueError(f"{' and '.join(given)} contradict each other: give one budget")
-        if self.reference and self.projection != "spread":
-            raise ValueError("--reference centres the spread projection: add --projection spread")
         if self.method == "ddpg" and self.warmup >= self.episodes:
             raise ValueError(
                 f"--warmup ({self.warmup}) must be smaller than --episodes ({self.episodes}): "
@@ -182,7 +182,7 @@ class ApplyRequest(Request):
     checkpoint: str | None = Field(None, description="base weights (default: the policy's)")
     data: str | None = Field(None, description="data set (default: the policy's, then $AMC_DATA)")
     recipe: Literal["short", "recover"] = Field(
-        "short", description="fine-tuning defaults: short (1 epoch) or recover (12 epochs, distilled)"
+        "short", description="fine-tuning defaults: short (1 epoch) or recover (20 epochs, distilled)"
     )
     finetune_epochs: float = Field(1.0, ge=0, description="cosine-LR fine-tuning epochs (0 = none)")
     lr: float = Field(0.01, gt=0, description="initial fine-tuning learning rate")

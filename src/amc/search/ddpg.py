@@ -66,8 +66,10 @@ class DDPGSearcher(Searcher):
 
         run, ctx = session.run, session.ctx
         env = session.env()
-        if run.reference:
-            env.set_reference(reference_policy(session, run.reference))
+        if run.reference:  # scored and recorded in every projection; centres only the spread one
+            reference = reference_policy(session, run.reference)
+            if env.projection == "spread":
+                env.set_reference(reference)
         done = session.done
         if run.episodes - done <= 0:
             return None

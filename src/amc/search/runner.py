@@ -45,7 +45,7 @@ class SearchRun:
     projection: str = "amc"
     fill: bool = True
     demos: tuple[str, ...] = ()
-    reference: tuple[str, ...] = ()  # heuristics whose best centres DDPG's actions (spread projection)
+    reference: tuple[str, ...] = ()  # heuristics DDPG scores first; the best centres the spread projection
     sigma_final: float = 0.1
     sigma_decay: float | None = 0.95
     rescore: int = 0  # the best N policies are scored again on unseen held-out images (amc.search.rescore)
