@@ -201,6 +201,26 @@ def memory_format() -> None:
     print(markdown_table(r["rows"], cols))
 
 
+def recipes() -> None:
+    """amc apply --recipe recover per model: base, pruned, after the recipe, gap and wall time."""
+    rows = []
+    for path in sorted(RESULTS.glob("recipe-*.json")):
+        r = json.loads(path.read_text())
+        if r["args"].get("quick"):
+            continue
+        s, last = r["summary"], r["rows"][-1]
+        print(f"\n{cmd(r)}")
+        rows.append({"model": r["args"]["model"], "macs": s["macs_ratio"], "params": s["params_ratio"],
+                     "base": s["base_test_acc"], "pruned": s["pruned_test_acc"], "epochs": last["epoch"],
+                     "after": last["test_acc"], "gap": last["gap"], "minutes": last["seconds"] / 60})  # fmt: skip
+    if rows:
+        cols = [("model", "model", ""), ("macs", "MACs", ".3f"), ("params", "params", ".3f"),
+                ("base", "base test", ".2%"), ("pruned", "pruned (BN recal.)", ".2%"), ("epochs", "epochs", ""),
+                ("after", "after the recipe", ".2%"), ("gap", "gap to base", "+.2%"),
+                ("minutes", "fine-tuning min", ".0f")]  # fmt: skip
+        print("\n" + markdown_table(rows, cols))
+
+
 def experiments() -> None:
     """Link every experiment folder under docs/experiments/ (each README holds its command and table)."""
     root = Path(__file__).parent.parent / "docs" / "experiments"
@@ -228,6 +248,8 @@ if __name__ == "__main__":
     latency("resnet56-compare")
     print("\n### Latency budgets (DDPG, `--round-to auto`, no fine-tuning)")
     latency_budgets()
+    print("\n### Fine-tuning that recovers the accuracy (`amc apply --recipe recover`)")
+    recipes()
     print("\n### Proxy fidelity\n")
     fidelity("resnet56")
     print("\n### The comparison experiments (figures, tables and commands in each folder)\n")

@@ -180,6 +180,8 @@ def test_with_amc_projection_the_reference_heuristics_are_scored_but_do_not_cent
     assert (req.projection, req.reference) == ("amc", ["uniform"])
     req = parse(SearchRequest, {"model": "resnet20", "flops": 0.5, "preset": "reference"})
     assert (req.projection, req.reference) == ("spread", ["uniform", "global", "sensitivity"])
+    req = parse(SearchRequest, {"model": "resnet20", "flops": 0.5, "preset": "amc-reference"})
+    assert (req.projection, req.reference, req.rescore) == ("amc", ["uniform", "global", "sensitivity"], 8)
 
     def refuse(self, sparsity):
         raise AssertionError("the amc projection was centred on the reference")

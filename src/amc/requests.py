@@ -37,7 +37,7 @@ R = TypeVar("R", bound="Request")
 Precision = Literal["auto", "bf16", "fp32"]
 Projection = Literal["spread", "amc"]
 Demo = Literal["uniform", "global", "sensitivity"]
-Preset = Literal["default", "amc-paper", "spread", "reference"]
+Preset = Literal["default", "amc-paper", "spread", "reference", "amc-reference"]
 RoundTo = Annotated[int, Field(ge=1, le=1024)] | Literal["auto"]
 
 
@@ -89,7 +89,9 @@ class SearchRequest(_BaseJob):
     )
     batch_size: int = Field(1, ge=1, le=4096, description="batch size --latency and --round-to auto measure at")
     method: str = Field("ddpg", description="searcher: see 'amc searchers' (ddpg, optuna, random, uniform, ...)")
-    preset: Preset = Field("default", description="default (best measured), amc-paper (the paper), spread or reference")
+    preset: Preset = Field(
+        "default", description="default (best measured), amc-paper (the paper), spread, reference or amc-reference"
+    )
     episodes: int = Field(400, ge=1, le=100_000, description="DDPG episodes or sampler trials")
     warmup: int = Field(
         100,
