@@ -182,6 +182,10 @@ def test_with_amc_projection_the_reference_heuristics_are_scored_but_do_not_cent
     assert (req.projection, req.reference) == ("spread", ["uniform", "global", "sensitivity"])
     req = parse(SearchRequest, {"model": "resnet20", "flops": 0.5, "preset": "amc-reference"})
     assert (req.projection, req.reference, req.rescore) == ("amc", ["uniform", "global", "sensitivity"], 8)
+    req = parse(SearchRequest, {"model": "resnet20", "preset": "amc-reference", "method": "optuna"})
+    assert (req.reference, req.rescore) == ([], 8)  # the preset's heuristics seed DDPG only
+    with pytest.raises(AmcError, match="--reference seeds DDPG"):
+        parse(SearchRequest, {"model": "resnet20", "reference": ["uniform"], "method": "random"})
 
     def refuse(self, sparsity):
         raise AssertionError("the amc projection was centred on the reference")

@@ -117,7 +117,7 @@ class SearchRequest(_BaseJob):
     demos: list[Demo] = Field([], description="heuristic policies replayed in DDPG's warm-up (e.g. uniform global)")
     reference: list[Demo] = Field(
         [],
-        description="heuristics scored first as episodes of the search (so it returns nothing worse);"
+        description="DDPG: heuristics scored first as episodes of the search (so it returns nothing worse);"
         " with --projection spread the best also centres DDPG's actions",
     )
     sigma_final: float = Field(0.1, gt=0, le=2, description="DDPG exploration noise at the last episode")
@@ -147,7 +147,10 @@ class SearchRequest(_BaseJob):
         if not isinstance(values, dict):
             return values
         if values.get("preset") in PRESETS:
-            values = {**PRESETS[values["preset"]], **values}
+            preset = dict(PRESETS[values["preset"]])
+            if values.get("method", "ddpg") != "ddpg":  # the heuristics a preset names seed DDPG only
+                preset.pop("reference", None)
+            values = {**preset, **values}
         if values.get("warmup") is None:
             try:
                 values = {**values, "warmup": min(100, int(values.get("episodes", 400)) // 4)}
@@ -160,6 +163,8 @@ class SearchRequest(_BaseJob):
         given = [f"--{k}" for k in ("flops", "params", "latency") if getattr(self, k) is not None]
         if len(given) > 1:
             raise ValueError(f"{' and '.join(given)} contradict each other: give one budget")
+        if self.reference and self.method != "ddpg":
+            raise ValueError("--reference seeds DDPG's search: drop it, or use --method ddpg")
         if self.method == "ddpg" and self.warmup >= self.episodes:
             raise ValueError(
                 f"--warmup ({self.warmup}) must be smaller than --episodes ({self.episodes}): "
