@@ -211,14 +211,16 @@ def recipes() -> None:
             continue
         s, last = r["summary"], r["rows"][-1]
         print(f"\n{cmd(r)}")
+        near = next((p for p in r["rows"] if p["gap"] >= -0.005), None)  # the first epoch within 0.5 points
         rows.append({"model": r["args"]["model"], "macs": s["macs_ratio"], "params": s["params_ratio"],
                      "base": s["base_test_acc"], "pruned": s["pruned_test_acc"], "epochs": last["epoch"],
-                     "after": last["test_acc"], "gap": last["gap"], "minutes": last["seconds"] / 60})  # fmt: skip
+                     "after": last["test_acc"], "gap": last["gap"], "minutes": last["seconds"] / 60,
+                     "near": f"{near['epoch']} ({near['seconds'] / 60:.0f} min)" if near else "-"})  # fmt: skip
     if rows:
         cols = [("model", "model", ""), ("macs", "MACs", ".3f"), ("params", "params", ".3f"),
                 ("base", "base test", ".2%"), ("pruned", "pruned (BN recal.)", ".2%"), ("epochs", "epochs", ""),
                 ("after", "after the recipe", ".2%"), ("gap", "gap to base", "+.2%"),
-                ("minutes", "fine-tuning min", ".0f")]  # fmt: skip
+                ("minutes", "fine-tuning min", ".0f"), ("near", "first epoch within 0.5 points", "")]  # fmt: skip
         print("\n" + markdown_table(rows, cols))
 
 
