@@ -76,10 +76,12 @@ def test_finetuning_stopped_inside_an_epoch_resumes_to_the_same_weights(ctx, tmp
         finetuning.run_finetune(copy.deepcopy(ctx.base.model), job(tmp_path / "stopped"))
     state = torch.load(tmp_path / "stopped" / finetuning.STATE_FILE, weights_only=True)
     assert (state["epoch"], state["step"], state["curve"]) == (0, 3, [])  # inside the first epoch
+    assert state["seconds"] > 0  # the stopped run's time is kept, though no epoch ended
     monkeypatch.setattr(finetuning, "_save_state", real_save)
     resumed = copy.deepcopy(ctx.base.model)
     curve = finetuning.run_finetune(resumed, job(tmp_path / "stopped"))
     assert [p["epoch"] for p in curve] == [1, 2]
+    assert curve[0]["seconds"] > state["seconds"]  # the wall time counts both parts of the run
     for k, v in whole.state_dict().items():
         assert torch.equal(v, resumed.state_dict()[k]), k
 
@@ -99,7 +101,7 @@ def test_state_of_another_run_is_refused(ctx, policy, tmp_path, monkeypatch):
 
 def test_recipe_sets_defaults_that_flags_override():
     req = parse(ApplyRequest, {"policy": "p.json", "recipe": "recover"})
-    assert (req.finetune_epochs, req.lr, req.distill) == (12, 0.02, True)
+    assert (req.finetune_epochs, req.lr, req.distill) == (20, 0.02, True)
     req = parse(ApplyRequest, {"policy": "p.json", "recipe": "recover", "finetune_epochs": "5"})
     assert (req.finetune_epochs, req.distill) == (5, True)
     assert parse(ApplyRequest, {"policy": "p.json"}).finetune_epochs == 1.0

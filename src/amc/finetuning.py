@@ -74,10 +74,13 @@ def _load_state(job: FinetuneJob, net: nn.Module) -> dict[str, Any] | None:
     return state
 
 
-def _save_state(job: FinetuneJob, net: nn.Module, loop: dict[str, Any], curve: list[dict[str, Any]]) -> None:
+def _save_state(
+    job: FinetuneJob, net: nn.Module, loop: dict[str, Any], curve: list[dict[str, Any]], seconds: float
+) -> None:
+    """``seconds``: the wall time of the run so far, summed over interruptions."""
     model = {k: v.detach().cpu() for k, v in net.state_dict().items()}
     buf = io.BytesIO()
-    torch.save({"fingerprint": job.fingerprint(), "model": model, "curve": curve, **loop}, buf)
+    torch.save({"fingerprint": job.fingerprint(), "model": model, "curve": curve, "seconds": seconds, **loop}, buf)
     atomic_write_bytes(job.out_dir / STATE_FILE, buf.getvalue())
 
 
@@ -90,7 +93,7 @@ def _epoch_hook(
             point |= {f"{name}_acc": evaluate(net, split, job.runtime) for name, split in job.splits.items()}
             net.train()
         curve.append(point)
-        _save_state(job, net, loop, curve)
+        _save_state(job, net, loop, curve, time.time() - started)
         atomic_write_bytes(job.out_dir / CURVE_FILE, (json.dumps(curve, indent=2) + "\n").encode())
 
     return on_epoch_end
@@ -103,15 +106,17 @@ def run_finetune(net: nn.Module, job: FinetuneJob, *, desc: str = "fine-tuning")
     job.out_dir.mkdir(parents=True, exist_ok=True)
     resume = _load_state(job, net)
     curve: list[dict[str, Any]] = list(resume["curve"]) if resume else []
-    offset = float(curve[-1]["seconds"]) if curve else 0.0
+    # the time the stopped run spent, its unfinished epoch included (states of older versions: up to the last epoch)
+    offset = float(resume.get("seconds", curve[-1]["seconds"] if curve else 0.0)) if resume else 0.0
     if resume:
         print(f"resuming fine-tuning at step {resume['step']} (epoch {resume['epoch'] + 1}) from "
               f"{job.out_dir / STATE_FILE}", flush=True)  # fmt: skip
-    hook = _epoch_hook(job, net, curve, time.time() - offset)
+    started = time.time() - offset
+    hook = _epoch_hook(job, net, curve, started)
     train(
         net, job.train_split, job.runtime, job.cfg, teacher=job.teacher, desc=desc, on_epoch_end=hook,
-        on_checkpoint=lambda loop: _save_state(job, net, loop, curve), checkpoint_seconds=CHECKPOINT_SECONDS,
-        resume=resume,
+        on_checkpoint=lambda loop: _save_state(job, net, loop, curve, time.time() - started),
+        checkpoint_seconds=CHECKPOINT_SECONDS, resume=resume,
     )  # fmt: skip
     (job.out_dir / STATE_FILE).unlink(missing_ok=True)
     return curve
