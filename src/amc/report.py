@@ -103,10 +103,7 @@ def pareto_plot(
         ax.scatter([bx], [base[y]], marker="*", s=160, color="black", label="unpruned", zorder=5)
     ax.set_xlabel(axis_label(x))
     ax.set_ylabel(axis_label(y))
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _save(fig, path)
+    return _finish(fig, ax, title, path)
 
 
 def frontiers_plot(
@@ -168,10 +165,7 @@ def search_curve_plot(curves: dict[str, list[float]], title: str, path: Path, yl
         ax.plot(best, "-", color=colour, label=f"{method} (best so far)")
     ax.set_xlabel("episode / trial")
     ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _save(fig, path)
+    return _finish(fig, ax, title, path)
 
 
 def accuracy_vs_sparsity_plot(rows: Sequence[dict[str, Any]], title: str, path: Path) -> Path:
@@ -187,6 +181,11 @@ def accuracy_vs_sparsity_plot(rows: Sequence[dict[str, Any]], title: str, path: 
             ax.plot(xs, [float(p[2] or 0.0) for p in pts], "s--", color=f"C{i}", alpha=0.7, label=f"{kind}, fine-tuned")
     ax.set_xlabel("fraction of parameters removed")
     ax.set_ylabel("test accuracy")
+    return _finish(fig, ax, title, path)
+
+
+def _finish(fig: Figure, ax: Any, title: str, path: Path) -> Path:
+    """A one-panel figure's title, grid and legend, written to ``path``."""
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -204,10 +203,7 @@ def recovery_plot(rows: Sequence[dict[str, Any]], kind: str, title: str, path: P
         ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=f"C{i}", label=f"{s:.0%} of parameters removed")
     ax.set_xlabel("fine-tuning epoch (0: just pruned)")
     ax.set_ylabel(AXIS_LABELS.get(y, y).replace(" before fine-tuning", ""))
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _save(fig, path)
+    return _finish(fig, ax, title, path)
 
 
 def recipe_plot(curves: dict[str, Sequence[dict[str, Any]]], bases: dict[str, float], title: str, path: Path) -> Path:
@@ -223,10 +219,7 @@ def recipe_plot(curves: dict[str, Sequence[dict[str, Any]]], bases: dict[str, fl
             ax.axhline(bases[label], color=f"C{i}", linestyle="--", linewidth=1, label=f"{label}: unpruned base")
     ax.set_xlabel("fine-tuning epoch (0: just pruned)")
     ax.set_ylabel("test accuracy")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _save(fig, path)
+    return _finish(fig, ax, title, path)
 
 
 def schedule_plot(rows: Sequence[dict[str, Any]], title: str, path: Path, y: str = "test_acc") -> Path:
