@@ -128,6 +128,7 @@ def main() -> None:
     ap.add_argument("--rescore", type=int, default=None, help="re-score the N best policies on unseen held-out images")
     ap.add_argument("--sigma-final", type=float, default=None)
     ap.add_argument("--sigma-decay", type=float, default=None)
+    ap.add_argument("--critics", type=int, default=None, help="DDPG critics: 2 = TD3's twin critics")
     ap.add_argument("--quick", action="store_true", help="CI size: resnet20, 6 episodes, small proxy")
     ap.add_argument("--tag", default="", help="suffix of the result JSON's name")
     ap.add_argument(
@@ -152,6 +153,8 @@ def main() -> None:
         search["sigma_final"] = a.sigma_final
     if a.sigma_decay is not None:
         search["sigma_decay"] = a.sigma_decay
+    if a.critics is not None:
+        search["critics"] = a.critics
     rows = []
     for model, method, precision, seed in itertools.product(a.models, a.methods, a.precisions, a.seeds):
         tag = a.policy_tag + (f"-s{seed}" if len(a.seeds) > 1 else "")

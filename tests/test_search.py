@@ -210,3 +210,25 @@ def test_the_sensitivity_scan_is_cached_for_other_budgets_and_processes(ctx, mon
     np.testing.assert_array_equal(sensitivity_scan(tighter, progress=False), first)
     assert ctx.proxy.evaluations == before  # read back, not evaluated
     assert tighter.budget.ratio(sensitivity_keep(tighter, progress=False)) <= 0.4 + 1e-9
+
+
+def test_twin_critics_make_the_agent_td3_and_survive_a_resume(ctx, tmp_path, monkeypatch):
+    from amc.requests import SearchRequest
+    from amc.search import agent as agents
+
+    assert SearchRequest.model_validate({"model": "resnet20", "critics": 2}).critics == 2
+    with pytest.raises(ValueError, match="critics"):
+        SearchRequest.model_validate({"model": "resnet20", "critics": 3})
+    seen = []
+    real_learn = agents.AMCDDPG.learn
+
+    def learn(self, *args, **kwargs):
+        seen.append((len(self.critic.q_networks), self.policy_delay, self.target_policy_noise))
+        return real_learn(self, *args, **kwargs)
+
+    monkeypatch.setattr(agents.AMCDDPG, "learn", learn)
+    base = dict(method="ddpg", warmup=2, critics=2, runs_dir=tmp_path / "runs", out=tmp_path / "b.json", progress=False)
+    run_search(ctx, SearchRun(episodes=4, **base))
+    policy = run_search(ctx, SearchRun(episodes=6, resume=True, **base))
+    assert seen == [(2, 2, 0.2), (2, 2, 0.2)]  # built as TD3, and loaded back as TD3
+    assert policy.metrics["trials"] == 6 and policy.achieved["macs_ratio"] <= 0.5 + 1e-9

@@ -75,6 +75,7 @@ def search_run(req: SearchRequest, progress: bool = True) -> SearchRun:
         demos=tuple(req.demos),
         reference=tuple(req.reference),
         sigma_final=req.sigma_final,
+        critics=req.critics,
         sigma_decay=req.sigma_decay,
         rescore=req.rescore,
         rescore_size=req.rescore_size,

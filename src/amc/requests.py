@@ -121,6 +121,7 @@ class SearchRequest(_BaseJob):
         " with --projection spread the best also centres DDPG's actions",
     )
     sigma_final: float = Field(0.1, gt=0, le=2, description="DDPG exploration noise at the last episode")
+    critics: int = Field(1, ge=1, le=2, description="DDPG critics: 1 (AMC) or 2 (TD3's twin critics, delayed actor)")
     sigma_decay: float | None = Field(
         0.95, gt=0, le=1, description="noise decay per episode (AMC's 0.95); none: decay to sigma_final at the end"
     )

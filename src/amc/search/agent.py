@@ -135,7 +135,10 @@ class DDPGConfig:
     are AMC's (He et al. 2018, Sec. 4). ``sigma`` is the exploration noise's starting scale on
     SB3's [-1, 1] actions (1.0 = AMC's 0.5 of the [0, 1] range); it decays geometrically after
     the warm-up, by ``sigma_decay`` per episode if given (AMC: 0.95), else so that it reaches
-    ``sigma_final`` on the search's last episode (exploration tied to the episode budget)."""
+    ``sigma_final`` on the search's last episode (exploration tied to the episode budget).
+    ``critics=2`` makes it TD3 (Fujimoto et al. 2018, as SB3's TD3): twin critics whose minimum
+    is the target, the actor updated every second step, and smoothed target actions; these
+    counter the critic's over-estimation, which drives a DDPG actor to the ends of its range."""
 
     hidden: tuple[int, ...] = (300, 300)
     actor_lr: float = 1e-4
@@ -146,6 +149,7 @@ class DDPGConfig:
     sigma: float = 1.0
     sigma_final: float = 0.1
     sigma_decay: float | None = None
+    critics: int = 1
 
     def decay_for(self, episodes: int, warmup: int) -> float:
         if self.sigma_decay is not None:
@@ -159,7 +163,7 @@ def make_agent(
 ) -> AMCDDPG:
     """A fresh DDPG agent for a pruning environment (``env.n`` steps per episode)."""
     steps = env.unwrapped.n if hasattr(env, "unwrapped") else env.get_attr("n")[0]
-    return AMCDDPG(
+    agent = AMCDDPG(
         "MlpPolicy",
         env,
         actor_lr=cfg.actor_lr,
@@ -173,11 +177,14 @@ def make_agent(
         gradient_steps=-1,
         action_noise=TruncatedNormalNoise(cfg.sigma, cfg.decay_for(episodes, warmup), warmup, seed),
         replay_buffer_class=EpisodeRewardBuffer,
-        policy_kwargs={"net_arch": list(cfg.hidden)},
+        policy_kwargs={"net_arch": list(cfg.hidden), "n_critics": cfg.critics},
         seed=seed,
         device=device,
         verbose=0,
     )
+    if cfg.critics > 1:  # TD3's other two tricks, at SB3's TD3 defaults (saved and loaded with the agent)
+        agent.policy_delay, agent.target_policy_noise, agent.target_noise_clip = 2, 0.2, 0.5
+    return agent
 
 
 class AgentCheckpoint:

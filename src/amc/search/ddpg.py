@@ -78,7 +78,7 @@ class DDPGSearcher(Searcher):
         if done and ckpt.exists:
             agent = ckpt.load(env, ctx.settings.seed, device)
         else:
-            cfg = DDPGConfig(sigma_final=run.sigma_final, sigma_decay=run.sigma_decay)
+            cfg = DDPGConfig(sigma_final=run.sigma_final, sigma_decay=run.sigma_decay, critics=run.critics)
             agent = make_agent(env, run.episodes, run.warmup, ctx.settings.seed, device, cfg)
         if not done:
             env.add_demonstrations(demonstrations(session, run.demos)[: run.warmup])

@@ -47,6 +47,7 @@ class SearchRun:
     demos: tuple[str, ...] = ()
     reference: tuple[str, ...] = ()  # heuristics DDPG scores first; the best centres the spread projection
     sigma_final: float = 0.1
+    critics: int = 1  # 2: TD3's twin critics, delayed actor updates and target smoothing
     sigma_decay: float | None = 0.95
     rescore: int = 0  # the best N policies are scored again on unseen held-out images (amc.search.rescore)
     rescore_size: int = 2000
