@@ -34,8 +34,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 # Fine-tuning recipes for amc apply. short: the quick fine-tuning every comparison uses. recover: the recipe that
-# brings a pruned network back to its base (its measurement, issue 15, is still running): a longer cosine schedule
-# from a higher learning rate with knowledge distillation from the unpruned base; crop-and-flip augmentation as always.
+# brings a pruned network back to its base (ResNet-56 at 0.5 of the MACs: 89.97% vs the base's 89.72%,
+# bench/results/recipe-resnet56.json): a longer cosine schedule from a higher learning rate with knowledge
+# distillation from the unpruned base; crop-and-flip augmentation as always.
 RECIPES: dict[str, dict[str, Any]] = {
     "short": {},
     "recover": {"finetune_epochs": 20, "lr": 0.02, "distill": True},
