@@ -252,6 +252,12 @@ if __name__ == "__main__":
     quality("resnet56-f05-rescore")
     quality("resnet56-f03-rescore")
     quality("mobilenetv2")
+    print(
+        "\nMobileNetV2's DDPG with the reference preset (spread projection around the best heuristic, 8 best"
+        " re-scored) and with TD3's twin critics, beside the same baselines, no fine-tuning, fp32"
+        " (docs/experiments/mobilenetv2-reference-0.5):"
+    )
+    quality("mobilenetv2-f05-reference")
     print("\n### Measured latency (real speed-up)\n")
     latency("resnet56")
     print("\nThe policies of `docs/experiments/resnet56-compare`, re-measured on an idle machine:")
