@@ -123,7 +123,10 @@ def main() -> None:
     ap.add_argument("--no-fill", action="store_true")
     ap.add_argument("--demos", nargs="*", default=None, help="heuristic policies replayed in DDPG's warm-up")
     ap.add_argument(
-        "--reference", nargs="*", default=None, help="heuristics scored first; the best centres DDPG's actions"
+        "--reference",
+        nargs="*",
+        default=None,
+        help="heuristics scored first; the best centres DDPG's actions (default: the runner's three; none: no names)",
     )
     ap.add_argument("--rescore", type=int, default=None, help="re-score the N best policies on unseen held-out images")
     ap.add_argument("--sigma-final", type=float, default=None)
@@ -145,7 +148,7 @@ def main() -> None:
         search["fill"] = False
     if a.demos is not None:
         search["demos"] = tuple(a.demos)
-    if a.reference:
+    if a.reference is not None:  # --reference with no name: none (the default scores three)
         search["reference"] = tuple(a.reference)
     if a.rescore is not None:
         search["rescore"] = a.rescore

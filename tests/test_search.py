@@ -176,12 +176,20 @@ def test_with_amc_projection_the_reference_heuristics_are_scored_but_do_not_cent
     from amc.env import PruningEnv
     from amc.requests import SearchRequest, parse
 
-    req = parse(SearchRequest, {"model": "resnet20", "flops": 0.5, "reference": ["uniform"]})
+    three = ["uniform", "global", "sensitivity"]
+    req = parse(SearchRequest, {"model": "resnet20", "flops": 0.5})  # the default: DDPG around the best heuristic
+    assert (req.projection, req.reference, req.rescore) == ("spread", three, 8)
+    assert parse(
+        SearchRequest, {"model": "resnet20", "flops": 0.5, "preset": "reference"}
+    ).model_dump() == req.model_dump() | {"preset": "reference"}
+    req = parse(SearchRequest, {"model": "resnet20", "preset": "amc"})  # the previous default
+    assert (req.projection, req.reference, req.rescore) == ("amc", [], 0)
+    req = parse(SearchRequest, {"model": "resnet20", "preset": "amc", "reference": ["uniform"]})
     assert (req.projection, req.reference) == ("amc", ["uniform"])
-    req = parse(SearchRequest, {"model": "resnet20", "flops": 0.5, "preset": "reference"})
-    assert (req.projection, req.reference) == ("spread", ["uniform", "global", "sensitivity"])
+    req = parse(SearchRequest, {"model": "resnet20", "method": "optuna"})
+    assert (req.reference, req.rescore) == ([], 8)  # the heuristics seed DDPG only; every learner is re-scored
     req = parse(SearchRequest, {"model": "resnet20", "flops": 0.5, "preset": "amc-reference"})
-    assert (req.projection, req.reference, req.rescore) == ("amc", ["uniform", "global", "sensitivity"], 8)
+    assert (req.projection, req.reference, req.rescore) == ("amc", three, 8)
     req = parse(SearchRequest, {"model": "resnet20", "preset": "amc-reference", "method": "optuna"})
     assert (req.reference, req.rescore) == ([], 8)  # the preset's heuristics seed DDPG only
     with pytest.raises(AmcError, match="--reference seeds DDPG"):
@@ -191,7 +199,7 @@ def test_with_amc_projection_the_reference_heuristics_are_scored_but_do_not_cent
         raise AssertionError("the amc projection was centred on the reference")
 
     monkeypatch.setattr(PruningEnv, "set_reference", refuse)
-    run = SearchRun(method="ddpg", episodes=4, warmup=2, reference=("uniform", "global"),
+    run = SearchRun(method="ddpg", episodes=4, warmup=2, projection="amc", reference=("uniform", "global"),
                     runs_dir=tmp_path, out=tmp_path / "best.json", progress=False)  # fmt: skip
     policy = run_search(ctx, run)
     chosen = json.loads((tmp_path / policy.metrics["study"] / "reference.json").read_text())

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from amc.errors import AmcError
-from amc.presets import PRESETS, RECIPES
+from amc.presets import DEFAULT_REFERENCE, PRESETS, RECIPES
 
 __all__ = [
     "Request",
@@ -37,7 +37,7 @@ R = TypeVar("R", bound="Request")
 Precision = Literal["auto", "bf16", "fp32"]
 Projection = Literal["spread", "amc"]
 Demo = Literal["uniform", "global", "sensitivity"]
-Preset = Literal["default", "amc-paper", "spread", "reference", "amc-reference"]
+Preset = Literal["default", "amc", "amc-paper", "spread", "reference", "amc-reference"]
 RoundTo = Annotated[int, Field(ge=1, le=1024)] | Literal["auto"]
 
 
@@ -90,7 +90,7 @@ class SearchRequest(_BaseJob):
     batch_size: int = Field(1, ge=1, le=4096, description="batch size --latency and --round-to auto measure at")
     method: str = Field("ddpg", description="searcher: see 'amc searchers' (ddpg, optuna, random, uniform, ...)")
     preset: Preset = Field(
-        "default", description="default (best measured), amc-paper (the paper), spread, reference or amc-reference"
+        "default", description="default (best measured), amc (AMC's projection), amc-paper (the paper), spread, ..."
     )
     episodes: int = Field(400, ge=1, le=100_000, description="DDPG episodes or sampler trials")
     warmup: int = Field(
@@ -112,13 +112,16 @@ class SearchRequest(_BaseJob):
         " on --runtime at --batch-size, measured on this machine",
     )
     residual: bool = Field(False, description="also prune channels coupled by residual additions")
-    projection: Projection = Field("amc", description="action -> sparsity: amc (AMC's range and bound) or spread")
+    projection: Projection = Field(
+        "spread", description="action -> sparsity: spread (around the reference) or amc (AMC's range and bound)"
+    )
     fill: bool = Field(True, description="top the policy up until the next channel would break the budget")
     demos: list[Demo] = Field([], description="heuristic policies replayed in DDPG's warm-up (e.g. uniform global)")
     reference: list[Demo] = Field(
         [],
         description="DDPG: heuristics scored first as episodes of the search (so it returns nothing worse);"
-        " with --projection spread the best also centres DDPG's actions",
+        " with --projection spread the best also centres DDPG's actions (default for ddpg: uniform global"
+        " sensitivity; --preset amc drops them)",
     )
     sigma_final: float = Field(0.1, gt=0, le=2, description="DDPG exploration noise at the last episode")
     critics: int = Field(1, ge=1, le=2, description="DDPG critics: 1 (AMC) or 2 (TD3's twin critics, delayed actor)")
@@ -126,7 +129,7 @@ class SearchRequest(_BaseJob):
         0.95, gt=0, le=1, description="noise decay per episode (AMC's 0.95); none: decay to sigma_final at the end"
     )
     rescore: int = Field(
-        0, ge=0, le=100, description="score the best N policies again on unseen held-out images; return the best there"
+        8, ge=0, le=100, description="score the best N policies again on unseen held-out images; return the best there"
     )
     rescore_size: int = Field(2000, ge=1, description="held-out images --rescore uses (those the proxy did not see)")
     storage: str | None = Field(None, description="Optuna storage URL or .journal path (default runs/amc.journal)")
@@ -152,6 +155,8 @@ class SearchRequest(_BaseJob):
             if values.get("method", "ddpg") != "ddpg":  # the heuristics a preset names seed DDPG only
                 preset.pop("reference", None)
             values = {**preset, **values}
+        if values.get("method", "ddpg") == "ddpg" and "reference" not in values:
+            values = {**values, "reference": list(DEFAULT_REFERENCE)}
         if values.get("warmup") is None:
             try:
                 values = {**values, "warmup": min(100, int(values.get("episodes", 400)) // 4)}

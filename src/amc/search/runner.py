@@ -42,14 +42,14 @@ class SearchRun:
     out: Path = Path("policies/best.json")
     runs_dir: Path = Path("runs")
     progress: bool = True
-    projection: str = "amc"
+    projection: str = "spread"
     fill: bool = True
     demos: tuple[str, ...] = ()
-    reference: tuple[str, ...] = ()  # heuristics DDPG scores first; the best centres the spread projection
+    reference: tuple[str, ...] = ("uniform", "global", "sensitivity")  # DDPG scores them first; the best centres
     sigma_final: float = 0.1
     critics: int = 1  # 2: TD3's twin critics, delayed actor updates and target smoothing
     sigma_decay: float | None = 0.95
-    rescore: int = 0  # the best N policies are scored again on unseen held-out images (amc.search.rescore)
+    rescore: int = 8  # the best N policies are scored again on unseen held-out images (amc.search.rescore)
     rescore_size: int = 2000
     should_stop: Callable[[], bool] | None = field(default=None, compare=False)  # e.g. a cancelled service job
 
