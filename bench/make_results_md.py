@@ -250,7 +250,9 @@ if __name__ == "__main__":
         " re-measured without fine-tuning beside DDPG's variants (docs/experiments/resnet56-reference-0.5, -0.3):"
     )
     quality("resnet56-f05-rescore")
+    quality("resnet56-f05-reference-400")
     quality("resnet56-f03-rescore")
+    quality("resnet56-f03-reference-400")
     quality("mobilenetv2")
     print(
         "\nMobileNetV2's DDPG with the reference preset (spread projection around the best heuristic, 8 best"
