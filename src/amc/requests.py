@@ -131,7 +131,7 @@ class SearchRequest(_BaseJob):
     rescore: int = Field(
         8, ge=0, le=100, description="score the best N policies again on unseen held-out images; return the best there"
     )
-    rescore_size: int = Field(2000, ge=1, description="held-out images --rescore uses (those the proxy did not see)")
+    rescore_size: int = Field(4000, ge=1, description="held-out images --rescore uses (those the proxy did not see)")
     storage: str | None = Field(None, description="Optuna storage URL or .journal path (default runs/amc.journal)")
     study: str | None = Field(None, description="study name (default: model-data-budget-method)")
     resume: bool = Field(False, description="continue the study where it stopped")

@@ -50,7 +50,7 @@ class SearchRun:
     critics: int = 1  # 2: TD3's twin critics, delayed actor updates and target smoothing
     sigma_decay: float | None = 0.95
     rescore: int = 8  # the best N policies are scored again on unseen held-out images (amc.search.rescore)
-    rescore_size: int = 2000
+    rescore_size: int = 4000  # 2,000 could not separate near-ties (docs/experiments/resnet56-reference-0.3)
     should_stop: Callable[[], bool] | None = field(default=None, compare=False)  # e.g. a cancelled service job
 
 
