@@ -28,8 +28,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "amc": {"projection": "amc", **_NO_REFERENCE},
     "amc-paper": {"projection": "amc", "fill": False, "demos": [], "sigma_decay": 0.95, **_NO_REFERENCE},
     "spread": {"projection": "spread", "demos": ["uniform", "global"], "sigma_decay": None, **_NO_REFERENCE},
-    "reference": {"projection": "spread", "reference": DEFAULT_REFERENCE, "rescore": 8},
-    "amc-reference": {"projection": "amc", "reference": DEFAULT_REFERENCE, "rescore": 8},
+    "reference": {"projection": "spread", "reference": [*DEFAULT_REFERENCE], "rescore": 8},
+    "amc-reference": {"projection": "amc", "reference": [*DEFAULT_REFERENCE], "rescore": 8},
 }
 
 # Fine-tuning recipes for amc apply. short: the quick fine-tuning every comparison uses. recover: the recipe that

@@ -19,6 +19,7 @@ import numpy as np
 
 from amc.errors import AmcError
 from amc.policy import Policy, save_policy
+from amc.presets import DEFAULT_REFERENCE
 from amc.search import study as studies
 from amc.search.base import Searcher, SearchSession, get_searcher
 from amc.search.context import SearchContext
@@ -45,7 +46,7 @@ class SearchRun:
     projection: str = "spread"
     fill: bool = True
     demos: tuple[str, ...] = ()
-    reference: tuple[str, ...] = ("uniform", "global", "sensitivity")  # DDPG scores them first; the best centres
+    reference: tuple[str, ...] = tuple(DEFAULT_REFERENCE)  # DDPG scores them first; the best centres the projection
     sigma_final: float = 0.1
     critics: int = 1  # 2: TD3's twin critics, delayed actor updates and target smoothing
     sigma_decay: float | None = 0.95
