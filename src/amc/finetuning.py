@@ -106,9 +106,9 @@ def run_finetune(net: nn.Module, job: FinetuneJob, *, desc: str = "fine-tuning")
     job.out_dir.mkdir(parents=True, exist_ok=True)
     resume = _load_state(job, net)
     curve: list[dict[str, Any]] = list(resume["curve"]) if resume else []
-    # the time the stopped run spent, its unfinished epoch included (states of older versions: up to the last epoch)
-    offset = float(resume.get("seconds", curve[-1]["seconds"] if curve else 0.0)) if resume else 0.0
+    offset = 0.0  # the time a stopped run spent, its unfinished epoch included (older states: to the last epoch)
     if resume:
+        offset = float(resume.get("seconds", curve[-1]["seconds"] if curve else 0.0))
         print(f"resuming fine-tuning at step {resume['step']} (epoch {resume['epoch'] + 1}) from "
               f"{job.out_dir / STATE_FILE}", flush=True)  # fmt: skip
     started = time.time() - offset

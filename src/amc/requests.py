@@ -150,12 +150,13 @@ class SearchRequest(_BaseJob):
     def _preset(cls, values: Any) -> Any:
         if not isinstance(values, dict):
             return values
+        ddpg = values.get("method", "ddpg") == "ddpg"  # the heuristics (a preset's or the default's) seed DDPG only
         if values.get("preset") in PRESETS:
             preset = dict(PRESETS[values["preset"]])
-            if values.get("method", "ddpg") != "ddpg":  # the heuristics a preset names seed DDPG only
+            if not ddpg:
                 preset.pop("reference", None)
             values = {**preset, **values}
-        if values.get("method", "ddpg") == "ddpg" and "reference" not in values:
+        if ddpg and "reference" not in values:
             values = {**values, "reference": list(DEFAULT_REFERENCE)}
         if values.get("warmup") is None:
             try:
