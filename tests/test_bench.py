@@ -27,6 +27,7 @@ SCRIPTS = {
     "memory_format.py": "memory_format-quick.json",
     "proxy_noise.py": "proxy_noise-resnet20-quick.json",
     "recipe.py": "recipe-resnet20-quick.json",
+    "rescore_size.py": "rescore_size-resnet20-quick.json",
 }
 
 
