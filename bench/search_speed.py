@@ -43,6 +43,7 @@ def one(
     tag: str = "",
     target: float = 0.5,
     search: dict | None = None,
+    resume: bool = False,
 ) -> dict:
     rt = Runtime.create("auto", precision)
     settings = SearchSettings(
@@ -62,13 +63,17 @@ def one(
     suffix = f"-{tag}" if tag else ""
     out = RESULTS_POLICIES / f"{model}-{method}-{rt.precision}{suffix}.json"
     extra = search or {}
+    # --resume: one study name per (model, method, precision, episodes, target, seed, tag), so a stopped
+    # run continues; otherwise every run is a new study
+    key = f"f{target:g}-s{seed}{suffix}" if resume else str(int(time.time()))
     run = SearchRun(
         method=method,
         episodes=episodes,
         warmup=warmup,
         runs_dir=Path("runs/bench"),
         out=out,
-        study=f"bench-{model}-{method}-{rt.precision}-{episodes}-{int(time.time())}",
+        study=f"bench-{model}-{method}-{rt.precision}-{episodes}-{key}",
+        resume=resume,
         progress=sys.stderr.isatty(),
         **extra,
     )
@@ -132,6 +137,7 @@ def main() -> None:
     ap.add_argument("--sigma-final", type=float, default=None)
     ap.add_argument("--sigma-decay", type=float, default=None)
     ap.add_argument("--critics", type=int, default=None, help="DDPG critics: 2 = TD3's twin critics")
+    ap.add_argument("--resume", action="store_true", help="continue a stopped run with the same arguments")
     ap.add_argument("--quick", action="store_true", help="CI size: resnet20, 6 episodes, small proxy")
     ap.add_argument("--tag", default="", help="suffix of the result JSON's name")
     ap.add_argument(
@@ -161,7 +167,7 @@ def main() -> None:
     rows = []
     for model, method, precision, seed in itertools.product(a.models, a.methods, a.precisions, a.seeds):
         tag = a.policy_tag + (f"-s{seed}" if len(a.seeds) > 1 else "")
-        r = one(model, method, precision, a.episodes, a.warmup, proxy, seed, tag, a.flops, search)
+        r = one(model, method, precision, a.episodes, a.warmup, proxy, seed, tag, a.flops, search, a.resume)
         rows.append(r)
         print(
             f"{model:<12} {method:<8} {r['precision']:<5} {r['minutes']:6.2f} min  "

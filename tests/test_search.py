@@ -69,6 +69,15 @@ def test_study_refuses_other_settings(ctx, tmp_path):
         run_search(ctx, other)
 
 
+def test_study_refuses_other_agent_settings(ctx, tmp_path):
+    base = dict(episodes=2, warmup=1, runs_dir=tmp_path / "runs", out=tmp_path / "b.json", progress=False,
+                study="agent-name", reference=(), rescore=0)  # fmt: skip
+    run_search(ctx, SearchRun(**base))
+    with pytest.raises(AmcError, match="other settings .*agent"):
+        run_search(ctx, SearchRun(**{**base, "episodes": 3, "critics": 2, "resume": True}))
+    assert run_search(ctx, SearchRun(**{**base, "episodes": 3, "resume": True})).metrics["trials"] == 3
+
+
 def test_warmup_must_be_below_episodes():
     from amc.requests import SearchRequest, parse
 

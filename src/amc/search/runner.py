@@ -72,9 +72,23 @@ def _fingerprint(ctx: SearchContext, run: SearchRun) -> dict[str, Any]:
         "projection": run.projection,
         "fill": run.fill,
         **({"reference": list(run.reference)} if run.reference else {}),
+        **_agent_settings(run),
         "seed": s.seed,
         "precision": ctx.base.runtime.precision,
     }
+
+
+AGENT_FIELDS = ("warmup", "demos", "sigma_final", "sigma_decay", "critics")  # what changes DDPG's trials
+
+
+def _agent_settings(run: SearchRun) -> dict[str, Any]:
+    """DDPG's settings that differ from the defaults, as ``{"agent": {...}}`` (empty when none
+    differ, so the studies made before these entered the fingerprint still resume)."""
+    if run.method != "ddpg":
+        return {}
+    default = SearchRun()
+    changed = {k: getattr(run, k) for k in AGENT_FIELDS if getattr(run, k) != getattr(default, k)}
+    return {"agent": changed} if changed else {}
 
 
 def _open(ctx: SearchContext, run: SearchRun, searcher: Searcher) -> tuple[Any, str]:
