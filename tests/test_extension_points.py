@@ -115,7 +115,7 @@ def test_unknown_method_and_criterion_are_one_line_errors(tmp_path):
 
 
 def test_request_reference_is_current():
-    from amc.requests import markdown_reference
+    from amc.request_docs import markdown_reference
 
     doc = (TESTS.parent / "docs" / "REQUESTS.md").read_text()
     assert doc.strip() == markdown_reference().strip(), "regenerate: python -m amc.requests > docs/REQUESTS.md"

@@ -16,7 +16,8 @@ from typing import Annotated, Any, Optional
 import typer
 from pydantic.fields import FieldInfo
 
-from amc.requests import Request, flag, value_range
+from amc.request_docs import value_range
+from amc.requests import Request, flag
 
 __all__ = ["request_command"]
 
