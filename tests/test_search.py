@@ -249,3 +249,23 @@ def test_twin_critics_make_the_agent_td3_and_survive_a_resume(ctx, tmp_path, mon
     policy = run_search(ctx, SearchRun(episodes=6, resume=True, **base))
     assert seen == [(2, 2, 0.2), (2, 2, 0.2)]  # built as TD3, and loaded back as TD3
     assert policy.metrics["trials"] == 6 and policy.achieved["macs_ratio"] <= 0.5 + 1e-9
+
+
+@pytest.mark.parametrize("noise", ["uniform", "sigma"])
+def test_warmup_noise_sigma_explores_around_action_zero(ctx, tmp_path, noise):
+    import optuna
+
+    from amc.requests import SearchRequest, parse
+    from amc.search import study as studies
+
+    assert parse(SearchRequest, {"model": "resnet20", "warmup_noise": noise}).warmup_noise == noise
+    run = SearchRun(method="ddpg", episodes=4, warmup=3, sigma=0.05, warmup_noise=noise, reference=(), rescore=0,
+                    runs_dir=tmp_path / "runs", out=tmp_path / "b.json", progress=False, study="noise")  # fmt: skip
+    run_search(ctx, run)
+    study = optuna.load_study(study_name="noise", storage=studies.open_storage(None, tmp_path / "runs"))
+    warmup = [a for t in studies.completed(study)[:3] for a in t.params.values()]
+    assert len(warmup) == 3 * len(ctx.graph.units)
+    if noise == "sigma":  # sigma 0.05 around 0: six sigmas is 0.3
+        assert max(abs(a) for a in warmup) < 0.3
+    else:  # uniform over [-1, 1]: dozens of draws, none beyond 0.3 has odds far below one in a million
+        assert max(abs(a) for a in warmup) > 0.3

@@ -123,7 +123,19 @@ class SearchRequest(_BaseJob):
         " with --projection spread the best also centres DDPG's actions (default for ddpg: uniform global"
         " sensitivity; --preset amc drops them)",
     )
+    sigma: float = Field(
+        1.0,
+        gt=0,
+        le=2,
+        description="DDPG exploration noise at the first learning episode, on the [-1, 1] action"
+        " scale (AMC's 1.0, half the [0, 1] range)",
+    )
     sigma_final: float = Field(0.1, gt=0, le=2, description="DDPG exploration noise at the last episode")
+    warmup_noise: Literal["uniform", "sigma"] = Field(
+        "uniform",
+        description="DDPG warm-up actions: uniform random (AMC's) or --sigma's noise around action 0"
+        " (the reference policy, with one)",
+    )
     critics: int = Field(1, ge=1, le=2, description="DDPG critics: 1 (AMC) or 2 (TD3's twin critics, delayed actor)")
     sigma_decay: float | None = Field(
         0.95, gt=0, le=1, description="noise decay per episode (AMC's 0.95); none: decay to sigma_final at the end"

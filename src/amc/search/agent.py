@@ -12,7 +12,8 @@ SB3's DDPG does the learning; three small extensions make it AMC's agent:
 - :class:`AMCDDPG`: samples with that noise and gives actor and critic their own learning
   rates (1e-4 and 1e-3); SB3 uses one rate for both.
 
-Warm-up episodes take uniform random actions (SB3's ``learning_starts``).
+Warm-up episodes take uniform random actions (SB3's ``learning_starts``), or, with
+``warmup_noise="sigma"``, the noise around action 0.
 """
 
 from __future__ import annotations
@@ -71,12 +72,17 @@ class TruncatedNormalNoise(ActionNoise):
     """Truncated-normal exploration around the policy's action, within [-1, 1].
 
     ``sigma`` is on SB3's [-1, 1] action scale; it is multiplied by ``decay`` at the end of
-    every episode after the first ``warmup`` episodes.
+    every episode after the first ``warmup`` episodes. ``local``: the warm-up samples around
+    action 0 (the reference policy, when the environment has one) with ``sigma`` instead of
+    taking uniform random actions.
     """
 
-    def __init__(self, sigma: float = 1.0, decay: float = 0.95, warmup: int = 0, seed: int | None = None) -> None:
+    def __init__(
+        self, sigma: float = 1.0, decay: float = 0.95, warmup: int = 0, seed: int | None = None, local: bool = False
+    ) -> None:
         super().__init__()
         self.sigma, self.decay, self.warmup = sigma, decay, warmup
+        self.local = local  # warm-up actions are this noise around action 0 instead of uniform random
         self.episodes = 0
         self.rng = np.random.default_rng(seed)
 
@@ -120,11 +126,15 @@ class AMCDDPG(DDPG):
         if demo is not None:  # replaying a demonstration (a heuristic policy) in the warm-up
             scaled = np.full((n_envs, 1), demo, dtype=np.float32)
             return self.policy.unscale_action(scaled), scaled
-        if self.num_timesteps < learning_starts or not isinstance(action_noise, TruncatedNormalNoise):
+        local = getattr(action_noise, "local", False)  # an agent saved before ``local`` existed has none
+        if not isinstance(action_noise, TruncatedNormalNoise) or (self.num_timesteps < learning_starts and not local):
             return super()._sample_action(learning_starts, action_noise, n_envs)
         assert self._last_obs is not None
-        mu, _ = self.predict(self._last_obs, deterministic=True)
-        scaled = self.policy.scale_action(mu)
+        if self.num_timesteps < learning_starts:  # a local warm-up: noise around action 0
+            scaled = np.zeros((n_envs, 1), dtype=np.float32)
+        else:
+            mu, _ = self.predict(self._last_obs, deterministic=True)
+            scaled = self.policy.scale_action(mu)
         noisy = np.asarray(action_noise.sample_around(scaled), dtype=np.float32).reshape(scaled.shape)
         return self.policy.unscale_action(noisy), noisy
 
@@ -139,7 +149,9 @@ class DDPGConfig:
     ``critics=2`` makes it TD3 (Fujimoto et al. 2018, as SB3's TD3): twin critics whose minimum
     is the target, the actor updated every second step, and smoothed target actions, meant to
     counter a critic's over-estimation (on MobileNetV2 it searched worse than DDPG, one seed:
-    docs/experiments/mobilenetv2-reference-0.5)."""
+    docs/experiments/mobilenetv2-reference-0.5). ``warmup_noise="sigma"``: the warm-up samples
+    ``sigma``'s truncated normal around action 0 (the reference policy) instead of uniform random
+    actions, so the critic first learns the region the search starts from."""
 
     hidden: tuple[int, ...] = (300, 300)
     actor_lr: float = 1e-4
@@ -151,6 +163,7 @@ class DDPGConfig:
     sigma_final: float = 0.1
     sigma_decay: float | None = None
     critics: int = 1
+    warmup_noise: str = "uniform"
 
     def decay_for(self, episodes: int, warmup: int) -> float:
         if self.sigma_decay is not None:
@@ -176,7 +189,9 @@ def make_agent(
         gamma=cfg.gamma,
         train_freq=(1, "episode"),
         gradient_steps=-1,
-        action_noise=TruncatedNormalNoise(cfg.sigma, cfg.decay_for(episodes, warmup), warmup, seed),
+        action_noise=TruncatedNormalNoise(
+            cfg.sigma, cfg.decay_for(episodes, warmup), warmup, seed, local=cfg.warmup_noise == "sigma"
+        ),
         replay_buffer_class=EpisodeRewardBuffer,
         policy_kwargs={"net_arch": list(cfg.hidden), "n_critics": cfg.critics},
         seed=seed,

@@ -59,7 +59,7 @@ def reference_policy(session: SearchSession, names: tuple[str, ...]) -> np.ndarr
 class DDPGSearcher(Searcher):
     name = "ddpg"
     learns = True
-    description = "AMC's DDPG agent (stable-baselines3), exploration tied to the episode budget"
+    description = "AMC's DDPG agent (stable-baselines3), searching around the best heuristic"
 
     def run(self, session: SearchSession) -> Policy | None:
         from amc.search.agent import AgentCheckpoint, DDPGConfig, EpisodeCallback, make_agent
@@ -78,7 +78,8 @@ class DDPGSearcher(Searcher):
         if done and ckpt.exists:
             agent = ckpt.load(env, ctx.settings.seed, device)
         else:
-            cfg = DDPGConfig(sigma_final=run.sigma_final, sigma_decay=run.sigma_decay, critics=run.critics)
+            cfg = DDPGConfig(sigma=run.sigma, sigma_final=run.sigma_final, sigma_decay=run.sigma_decay,
+                             critics=run.critics, warmup_noise=run.warmup_noise)  # fmt: skip
             agent = make_agent(env, run.episodes, run.warmup, ctx.settings.seed, device, cfg)
         if not done:
             env.add_demonstrations(demonstrations(session, run.demos)[: run.warmup])

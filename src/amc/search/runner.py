@@ -47,7 +47,9 @@ class SearchRun:
     fill: bool = True
     demos: tuple[str, ...] = ()
     reference: tuple[str, ...] = tuple(DEFAULT_REFERENCE)  # DDPG scores them first; the best centres the projection
+    sigma: float = 1.0  # the noise at the first learning episode ([-1, 1] action scale)
     sigma_final: float = 0.1
+    warmup_noise: str = "uniform"  # or "sigma": warm-up episodes explore around action 0 with ``sigma``
     critics: int = 1  # 2: TD3's twin critics, delayed actor updates and target smoothing
     sigma_decay: float | None = 0.95
     rescore: int = 8  # the best N policies are scored again on unseen held-out images (amc.search.rescore)
@@ -78,7 +80,8 @@ def _fingerprint(ctx: SearchContext, run: SearchRun) -> dict[str, Any]:
     }
 
 
-AGENT_FIELDS = ("warmup", "demos", "sigma_final", "sigma_decay", "critics")  # what changes DDPG's trials
+# what changes the trials DDPG makes
+AGENT_FIELDS = ("warmup", "demos", "sigma", "sigma_final", "sigma_decay", "critics", "warmup_noise")
 
 
 def _agent_settings(run: SearchRun) -> dict[str, Any]:
