@@ -30,6 +30,9 @@ from amc.search.context import SearchSettings, build_context  # noqa: E402
 from amc.search.runner import SearchRun, run_search  # noqa: E402
 
 RESULTS_POLICIES = RESULTS / "policies"
+# the SearchRun settings a flag sets when given (otherwise the runner's defaults)
+SEARCH_KEYS = ("projection", "demos", "reference", "rescore", "sigma", "warmup_noise", "sigma_final", "sigma_decay",
+               "critics")  # fmt: skip
 
 
 def one(
@@ -134,6 +137,8 @@ def main() -> None:
         help="heuristics scored first; the best centres DDPG's actions (default: the runner's three; none: no names)",
     )
     ap.add_argument("--rescore", type=int, default=None, help="re-score the N best policies on unseen held-out images")
+    ap.add_argument("--sigma", type=float, default=None, help="DDPG noise at the first learning episode")
+    ap.add_argument("--warmup-noise", choices=["uniform", "sigma"], default=None)
     ap.add_argument("--sigma-final", type=float, default=None)
     ap.add_argument("--sigma-decay", type=float, default=None)
     ap.add_argument("--critics", type=int, default=None, help="DDPG critics: 2 = TD3's twin critics")
@@ -147,23 +152,12 @@ def main() -> None:
     if a.quick:
         a.models, a.episodes, a.warmup, a.proxy_size, a.calib_images = ["resnet20"], 6, 2, 200, 100
     proxy = ProxyConfig(size=a.proxy_size, calib_images=a.calib_images, batch_size=a.batch_size)
-    search: dict = {}
-    if a.projection:
-        search["projection"] = a.projection
+    search: dict = {k: getattr(a, k) for k in SEARCH_KEYS if getattr(a, k) is not None}
     if a.no_fill:
         search["fill"] = False
-    if a.demos is not None:
-        search["demos"] = tuple(a.demos)
-    if a.reference is not None:  # --reference with no name: none (the default scores three)
-        search["reference"] = tuple(a.reference)
-    if a.rescore is not None:
-        search["rescore"] = a.rescore
-    if a.sigma_final is not None:
-        search["sigma_final"] = a.sigma_final
-    if a.sigma_decay is not None:
-        search["sigma_decay"] = a.sigma_decay
-    if a.critics is not None:
-        search["critics"] = a.critics
+    for k in ("demos", "reference"):  # --reference with no name: none (the default scores three)
+        if k in search:
+            search[k] = tuple(search[k])
     rows = []
     for model, method, precision, seed in itertools.product(a.models, a.methods, a.precisions, a.seeds):
         tag = a.policy_tag + (f"-s{seed}" if len(a.seeds) > 1 else "")
