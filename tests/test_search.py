@@ -78,6 +78,12 @@ def test_study_refuses_other_agent_settings(ctx, tmp_path):
     assert run_search(ctx, SearchRun(**{**base, "episodes": 3, "resume": True})).metrics["trials"] == 3
 
 
+def test_heuristics_only_ddpg_uses_stay_out_of_other_studies(ctx, tmp_path):
+    base = dict(method="random", runs_dir=tmp_path / "runs", out=tmp_path / "b.json", progress=False, study="r")
+    run_search(ctx, SearchRun(episodes=2, **base))  # the runner's default heuristics, as amc compare passes them
+    assert run_search(ctx, SearchRun(episodes=3, reference=(), resume=True, **base)).metrics["trials"] == 3
+
+
 def test_warmup_must_be_below_episodes():
     from amc.requests import SearchRequest, parse
 

@@ -73,7 +73,7 @@ def _fingerprint(ctx: SearchContext, run: SearchRun) -> dict[str, Any]:
         "reward": run.reward,
         "projection": run.projection,
         "fill": run.fill,
-        **({"reference": list(run.reference)} if run.reference else {}),
+        **({"reference": list(run.reference)} if run.reference and run.method == "ddpg" else {}),  # DDPG uses it
         **_agent_settings(run),
         "seed": s.seed,
         "precision": ctx.base.runtime.precision,
