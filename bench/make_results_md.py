@@ -224,6 +224,23 @@ def recipes() -> None:
         print("\n" + markdown_table(rows, cols))
 
 
+def rescore_sizes() -> None:
+    """bench/rescore_size.py: a finished search's candidates re-scored with each image count, beside
+    their whole held-out and test accuracy, and which one each count chooses."""
+    for path in sorted(RESULTS.glob("rescore_size-*.json")):
+        r = json.loads(path.read_text())
+        if r["args"].get("quick"):
+            continue
+        sizes = [d["size"] for d in r["decisions"]]
+        print(f"\n{cmd(r)}\n")
+        rows = [{**row, "chosen": ", ".join(f"{n:,}" for n in row["chosen_by"]) or "-"} for row in r["rows"]]
+        cols = [("trial", "trial", ""), ("proxy_acc", "search proxy", ".2%"),
+                *((f"rescore_{n}", f"re-scored on {n:,}", ".2%") for n in sizes),
+                ("heldout_acc", "whole held-out", ".2%"), ("test_acc", "test", ".2%"),
+                ("chosen", "chosen by", "")]  # fmt: skip
+        print(markdown_table(rows, cols))
+
+
 def experiments() -> None:
     """Link every experiment folder under docs/experiments/ (each README holds its command and table)."""
     root = Path(__file__).parent.parent / "docs" / "experiments"
@@ -268,6 +285,8 @@ if __name__ == "__main__":
     latency_budgets()
     print("\n### Fine-tuning that recovers the accuracy (`amc apply --recipe recover`)")
     recipes()
+    print("\n### How many images re-scoring needs (`bench/rescore_size.py`)")
+    rescore_sizes()
     print("\n### Proxy fidelity\n")
     fidelity("resnet56")
     print("\n### The comparison experiments (figures, tables and commands in each folder)\n")

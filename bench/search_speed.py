@@ -140,7 +140,8 @@ def main() -> None:
     ap.add_argument("--sigma", type=float, default=None, help="DDPG noise at the first learning episode")
     ap.add_argument("--warmup-noise", choices=["uniform", "sigma"], default=None)
     ap.add_argument("--sigma-final", type=float, default=None)
-    ap.add_argument("--sigma-decay", type=float, default=None)
+    ap.add_argument("--sigma-decay", type=lambda v: "none" if v == "none" else float(v), default=None,
+                    help="noise decay per episode; none: decay to --sigma-final at the last episode")  # fmt: skip
     ap.add_argument("--critics", type=int, default=None, help="DDPG critics: 2 = TD3's twin critics")
     ap.add_argument("--resume", action="store_true", help="continue a stopped run with the same arguments")
     ap.add_argument("--quick", action="store_true", help="CI size: resnet20, 6 episodes, small proxy")
@@ -155,6 +156,8 @@ def main() -> None:
     search: dict = {k: getattr(a, k) for k in SEARCH_KEYS if getattr(a, k) is not None}
     if a.no_fill:
         search["fill"] = False
+    if search.get("sigma_decay") == "none":
+        search["sigma_decay"] = None
     for k in ("demos", "reference"):  # --reference with no name: none (the default scores three)
         if k in search:
             search[k] = tuple(search[k])
