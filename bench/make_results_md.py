@@ -32,6 +32,7 @@ def search_speed() -> None:
         "search_speed-resnet56-baselines",
         "search_speed-mobilenetv2-optuna",
         "search_speed-precision",
+        "search_speed-r56-f05-default-seeds",
     ):
         r = load(name)
         if r is None:
@@ -87,6 +88,14 @@ def quality(model: str) -> None:
             ],
         )
     )
+    seeded = [o for o in r.get("over_seeds", []) if o["seeds"] > 1]  # rows NAME@sK of 2+ seeds K, per NAME
+    if seeded:
+        print("\nOver seeds (mean ± standard deviation):\n")
+        rows = [{"method": o["method"], "seeds": o["seeds"],
+                 **{k: f"{o[k]:.2%} ± {o[k + '_std']:.2%}" for k in ("heldout_acc", "test_acc") if k in o}}
+                for o in seeded]  # fmt: skip
+        print(markdown_table(rows, [("method", "method", ""), ("seeds", "seeds", ""),
+                                    ("heldout_acc", "held-out", ""), ("test_acc", "test", "")]))  # fmt: skip
 
 
 def engine(model: str) -> None:
@@ -268,6 +277,8 @@ if __name__ == "__main__":
     )
     quality("resnet56-f05-rescore")
     quality("resnet56-f05-reference-400")
+    print("\nThe default search on ResNet-56 at 0.5 over three seeds (seed 0 is the run above):")
+    quality("resnet56-f05-default-seeds")
     quality("resnet56-f03-rescore")
     quality("resnet56-f03-reference-400")
     quality("mobilenetv2")
