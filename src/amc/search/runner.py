@@ -73,8 +73,7 @@ def _fingerprint(ctx: SearchContext, run: SearchRun) -> dict[str, Any]:
         "reward": run.reward,
         "projection": run.projection,
         "fill": run.fill,
-        **({"reference": list(run.reference)} if run.reference and run.method == "ddpg" else {}),  # DDPG uses it
-        **_agent_settings(run),
+        **_ddpg_settings(run),
         "seed": s.seed,
         "precision": ctx.base.runtime.precision,
     }
@@ -84,14 +83,15 @@ def _fingerprint(ctx: SearchContext, run: SearchRun) -> dict[str, Any]:
 AGENT_FIELDS = ("warmup", "demos", "sigma", "sigma_final", "sigma_decay", "critics", "warmup_noise")
 
 
-def _agent_settings(run: SearchRun) -> dict[str, Any]:
-    """DDPG's settings that differ from the defaults, as ``{"agent": {...}}`` (empty when none
-    differ, so the studies made before these entered the fingerprint still resume)."""
+def _ddpg_settings(run: SearchRun) -> dict[str, Any]:
+    """What only DDPG uses: its reference heuristics, and its agent settings that differ from the
+    defaults as ``{"agent": {...}}`` (left out when none differ, so the studies made before these
+    entered the fingerprint still resume). Empty for every other searcher."""
     if run.method != "ddpg":
         return {}
     default = SearchRun()
     changed = {k: getattr(run, k) for k in AGENT_FIELDS if getattr(run, k) != getattr(default, k)}
-    return {"agent": changed} if changed else {}
+    return {**({"reference": list(run.reference)} if run.reference else {}), **({"agent": changed} if changed else {})}
 
 
 def _open(ctx: SearchContext, run: SearchRun, searcher: Searcher) -> tuple[Any, str]:
