@@ -125,6 +125,7 @@ def main() -> None:
     ap.add_argument("--proxy-size", type=int, default=ProxyConfig.size)
     ap.add_argument("--calib-images", type=int, default=ProxyConfig.calib_images)
     ap.add_argument("--batch-size", type=int, default=ProxyConfig.batch_size)
+    ap.add_argument("--proxy-bn", choices=["recalibrate", "batch"], default=ProxyConfig.bn)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--flops", type=float, default=0.5)
     ap.add_argument("--projection", default=None, help="spread or amc (default: the runner's)")
@@ -152,7 +153,7 @@ def main() -> None:
     a = ap.parse_args()
     if a.quick:
         a.models, a.episodes, a.warmup, a.proxy_size, a.calib_images = ["resnet20"], 6, 2, 200, 100
-    proxy = ProxyConfig(size=a.proxy_size, calib_images=a.calib_images, batch_size=a.batch_size)
+    proxy = ProxyConfig(size=a.proxy_size, calib_images=a.calib_images, batch_size=a.batch_size, bn=a.proxy_bn)
     search: dict = {k: getattr(a, k) for k in SEARCH_KEYS if getattr(a, k) is not None}
     if a.no_fill:
         search["fill"] = False

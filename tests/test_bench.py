@@ -28,6 +28,7 @@ SCRIPTS = {
     "proxy_noise.py": "proxy_noise-resnet20-quick.json",
     "recipe.py": "recipe-resnet20-quick.json",
     "rescore_size.py": "rescore_size-resnet20-quick.json",
+    "proxy_settings.py": "proxy_settings-resnet20-quick.json",
 }
 
 

@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 import torch
 from torch import nn
 
-__all__ = ["recalibrate_bn"]
+__all__ = ["recalibrate_bn", "use_batch_statistics"]
 
 
 @torch.no_grad()
@@ -41,4 +41,15 @@ def recalibrate_bn(
             model(x)
     for m, mom in zip(bns, saved):
         m.momentum = mom
+    return model.eval()
+
+
+def use_batch_statistics(model: nn.Module) -> nn.Module:
+    """``model`` in eval mode with every BatchNorm normalising each batch by its own statistics:
+    its running statistics are dropped (so the model cannot be folded or saved as it was), and
+    dropout stays off. The proxy's ``bn="batch"`` mode: no recalibration pass before scoring."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.running_mean, m.running_var, m.num_batches_tracked = None, None, None
+            m.track_running_stats = False
     return model.eval()

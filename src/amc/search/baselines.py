@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ import numpy as np
 from amc.checkpoints import atomic_write_bytes
 from amc.policy import Policy
 from amc.progress import Progress
+from amc.proxy import proxy_identity
 from amc.pruning.budget import Budget
 from amc.pruning.criteria import filter_norms
 from amc.search.base import Searcher, SearchSession, register_searcher
@@ -103,7 +103,7 @@ def _scan_file(ctx: SearchContext, levels: tuple[float, ...]) -> Path | None:
         "checkpoint": base.checkpoint_sha256,
         "data": base.data.fingerprint,
         "units": [[name, int(c)] for name, c in zip(ctx.graph.names(), b.channels)],
-        "proxy": asdict(ctx.proxy.config),
+        "proxy": proxy_identity(ctx.proxy.config),
         "round_to": b.round_to,
         "max_sparsity": b.max_sparsity,
         "levels": list(levels),

@@ -61,8 +61,9 @@ def _evaluator(ctx: SearchContext, size: int) -> ProxyEvaluator | None:
         warnings.warn(f"not re-scoring: the held-out split's {n} images all go to the search's proxy"
                       f" (--proxy-size {cfg.size}); a smaller --proxy-size leaves some", stacklevel=3)  # fmt: skip
         return None
+    recalibrate = cfg.calib_images > 0 or cfg.bn == "batch"  # a batch-statistics search is re-scored recalibrated
     rescore_cfg = replace(
-        cfg, size=min(size, left), calib_images=max(cfg.calib_images, 1000) if cfg.calib_images else 0
+        cfg, size=min(size, left), calib_images=max(cfg.calib_images, 1000) if recalibrate else 0, bn="recalibrate"
     )
     return ProxyEvaluator(ctx.base.model, ctx.graph, ctx.base.data, ctx.base.runtime, rescore_cfg, skip=cfg.size)
 

@@ -11,7 +11,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import numpy as np
 from amc.errors import AmcError
 from amc.policy import Policy, save_policy
 from amc.presets import DEFAULT_REFERENCE
+from amc.proxy import proxy_identity
 from amc.search import study as studies
 from amc.search.base import Searcher, SearchSession, get_searcher
 from amc.search.context import SearchContext
@@ -68,7 +69,7 @@ def _fingerprint(ctx: SearchContext, run: SearchRun) -> dict[str, Any]:
         "max_sparsity": s.max_sparsity,
         "round_to": ctx.budget.round_to,  # the multiple --round-to auto chose, not "auto"
         "residual": s.residual,
-        "proxy": asdict(s.proxy),
+        "proxy": proxy_identity(s.proxy),
         "method": run.method,
         "reward": run.reward,
         "projection": run.projection,
@@ -142,7 +143,7 @@ def run_search(ctx: SearchContext, run: SearchRun) -> Policy:
         "study": name,
         "reused": reused,
         "search_seconds_this_run": round(time.time() - start, 1),
-        "proxy": asdict(ctx.settings.proxy),
+        "proxy": proxy_identity(ctx.settings.proxy),
         "base_heldout_proxy_acc": ctx.proxy.base_accuracy(),
         "precision": ctx.base.runtime.precision,
         **measured,

@@ -1,0 +1,46 @@
+"""The proxy's BatchNorm modes: recalibrated running statistics, or each batch's own statistics."""
+
+import copy
+from dataclasses import replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from amc.proxy import ProxyConfig, ProxyEvaluator, proxy_identity
+from amc.pruning.recalibrate import use_batch_statistics
+
+
+def test_batch_statistics_normalise_each_batch_with_dropout_off():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Dropout(0.5), nn.LazyLinear(2))
+    x = torch.randn(8, 3, 6, 6) * 3 + 2
+    net(x)  # materialise the lazy layer
+    net[1].running_mean.fill_(100.0)  # stale statistics: eval mode would be far off
+    expected = copy.deepcopy(net)
+    expected[1].train()
+    with torch.no_grad():
+        want = expected[:3](x)
+        stale = copy.deepcopy(net).eval()[:3](x)
+        use_batch_statistics(net)
+        got, again = net(x), net(x)
+    assert not net.training and net[1].running_mean is None
+    assert torch.allclose(net[:3](x), want, atol=1e-5) and not torch.allclose(stale, want, atol=1e-2)
+    assert torch.equal(got, again)  # dropout off
+
+
+def test_batch_proxy_skips_recalibration_and_leaves_the_base_intact(ctx):
+    cfg = replace(ctx.proxy.config, bn="batch")
+    ev = ProxyEvaluator(ctx.base.model, ctx.graph, ctx.base.data, ctx.base.runtime, cfg)
+    before = {k: v.clone() for k, v in ctx.base.model.state_dict().items()}
+    keep = ctx.budget.keep(np.full(len(ctx.graph.units), 0.5))
+    result = ev.evaluate(keep)
+    assert ev.builder.calib == [] and 0.0 <= result.accuracy <= 1.0
+    after = ctx.base.model.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    assert ctx.proxy.evaluate(keep).accuracy >= 0  # the recalibrating proxy still works on the same base
+
+
+def test_identity_names_the_bn_mode_only_when_it_is_not_the_default():
+    assert "bn" not in proxy_identity(ProxyConfig())  # studies saved before the field existed still match
+    assert proxy_identity(ProxyConfig(bn="batch"))["bn"] == "batch"
