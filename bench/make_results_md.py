@@ -24,6 +24,18 @@ def cmd(r: dict) -> str:
     return f"`{r['command'].replace('python3 ', 'python ')}` (commit {r['commit']}, {r['when']})"
 
 
+def per_episode_stages(row: dict) -> dict[str, float]:
+    """Seconds per episode in each stage (a stage's whole time over the episodes; "other" is the
+    agent, environment, study and re-scoring). Results written before the split into
+    ``seconds_per_evaluation`` averaged the stages per evaluation: converted here."""
+    b = dict(row["breakdown_seconds_per_episode"])
+    if "seconds_per_evaluation" in row:
+        return b
+    scale = row["unique_policies_evaluated"] / row["episodes"]
+    stages = {k: v * scale for k, v in b.items() if not k.startswith("other")}
+    return stages | {"other": row["seconds_per_episode"] - sum(stages.values())}
+
+
 def search_speed() -> None:
     rows = []
     for name in (
@@ -39,9 +51,12 @@ def search_speed() -> None:
             continue
         print(f"\n{cmd(r)}\n")
         for row in r["rows"]:
-            b = row["breakdown_seconds_per_episode"]
             rows.append(row)
-            row |= {f"t_{k.split()[0]}": v for k, v in b.items()}
+            stages = per_episode_stages(row)
+            row |= {f"t_{k.split()[0]}": v for k, v in stages.items()}
+            model_seconds = stages.get("recalibrate", 0.0) + stages.get("forward", 0.0)
+            row["episode_over_forward_ratio"] = row["seconds_per_episode"] / max(model_seconds, 1e-9)
+            row["share_outside_forward"] = 1 - model_seconds / row["seconds_per_episode"]
         print(
             markdown_table(
                 r["rows"],
@@ -57,7 +72,7 @@ def search_speed() -> None:
                     ("t_reconstruct", "reconstruct s", ".4f"),
                     ("t_recalibrate", "BN recal s", ".3f"),
                     ("t_forward", "forward s", ".3f"),
-                    ("t_other", "agent+env s", ".3f"),
+                    ("t_other", "other s", ".3f"),
                     ("episode_over_forward_ratio", "episode / forward", ".2f"),
                     ("share_outside_forward", "outside forward", ".0%"),
                     ("peak_rss_gib", "peak RSS GiB", ".2f"),
@@ -263,6 +278,12 @@ if __name__ == "__main__":
     if head.exists():
         print(head.read_text())
     print("### Search speed\n")
+    print(
+        "Stage columns are seconds per episode: each stage's whole time (the episodes, the sensitivity scan and"
+        " the reference policies are all proxy evaluations) over the episodes; *other* is the agent, environment,"
+        " study and the final re-scoring. Results older than the `seconds_per_evaluation` field averaged the"
+        " stages per evaluation; they are converted (times evaluations / episodes).\n"
+    )
     search_speed()
     print("\n### Memory format (inference batch and training step, median seconds)")
     memory_format()

@@ -84,9 +84,12 @@ def one(
     policy = run_search(ctx, run)
     wall = time.time() - t1
     n = max(ctx.proxy.evaluations, 1)
-    stages = {k: v / n for k, v in ctx.proxy.totals.items()}
+    per_evaluation = {k: v / n for k, v in ctx.proxy.totals.items()}
+    # per episode: each stage's whole time (episodes, sensitivity scan, references) over the episodes;
+    # the rest is the agent, environment, study and the final re-scoring
+    stages = {k: v / episodes for k, v in ctx.proxy.totals.items()}
     per_episode = wall / episodes
-    stages["other (agent, env, study)"] = per_episode - sum(stages.values())
+    stages["other (agent, env, study, re-scoring)"] = per_episode - sum(stages.values())
     forward = stages.get("forward", 0) + stages.get("recalibrate", 0)
     return {
         "model": model,
@@ -103,6 +106,7 @@ def one(
         "episodes_per_minute": round(episodes / wall * 60, 1),
         "seconds_per_episode": round(per_episode, 3),
         "breakdown_seconds_per_episode": {k: round(v, 4) for k, v in stages.items()},
+        "seconds_per_evaluation": {k: round(v, 4) for k, v in per_evaluation.items()},
         "episode_over_forward_ratio": round(per_episode / max(forward, 1e-9), 3),
         "share_outside_forward": round(1 - forward / per_episode, 3),
         "unique_policies_evaluated": ctx.proxy.evaluations,
