@@ -265,6 +265,22 @@ def rescore_sizes() -> None:
         print(markdown_table(rows, cols))
 
 
+def proxy_settings() -> None:
+    """bench/proxy_settings.py: cheaper proxies ranking a search's own policies against the whole held-out split."""
+    for path in sorted(RESULTS.glob("proxy_settings-*.json")):
+        r = json.loads(path.read_text())
+        if r["args"].get("quick"):
+            continue
+        a = r["args"]
+        print(f"\n{cmd(r)}: {len(r['trials'])} policies of `{r['study']}` ({a['top']} best by its proxy,"
+              f" {a['others']} drawn from the rest) against the whole held-out split, BN recalibrated on"
+              f" {a['truth_calib']:,} images\n")  # fmt: skip
+        cols = [("setting", "images:calibration", ""), ("seconds_per_policy", "s/policy", ".3f"),
+                ("spearman_all", "Spearman, all", ".3f"), ("spearman_top", f"Spearman, best {a['top']}", ".3f"),
+                ("regret_top", "regret of its first", ".2%")]  # fmt: skip
+        print(markdown_table(r["rows"], cols))
+
+
 def experiments() -> None:
     """Link every experiment folder under docs/experiments/ (each README holds its command and table)."""
     root = Path(__file__).parent.parent / "docs" / "experiments"
@@ -319,6 +335,8 @@ if __name__ == "__main__":
     recipes()
     print("\n### How many images re-scoring needs (`bench/rescore_size.py`)")
     rescore_sizes()
+    print("\n### Cheaper proxies on a search's own policies (`bench/proxy_settings.py`)")
+    proxy_settings()
     print("\n### Proxy fidelity\n")
     fidelity("resnet56")
     print("\n### The comparison experiments (figures, tables and commands in each folder)\n")
