@@ -81,17 +81,20 @@ def _fingerprint(ctx: SearchContext, run: SearchRun) -> dict[str, Any]:
 
 
 # what changes the trials DDPG makes
-AGENT_FIELDS = ("warmup", "demos", "sigma", "sigma_final", "sigma_decay", "critics", "warmup_noise")
+# DDPG's agent settings as every study saved before they entered the fingerprint was made: a fingerprint
+# names only those that differ from these (fixed, not the current defaults, so a study of an older default is
+# never resumed under a newer one)
+AGENT_BASELINE: dict[str, Any] = {"warmup": 100, "demos": (), "sigma": 1.0, "sigma_final": 0.1, "sigma_decay": 0.95,
+                                  "critics": 1, "warmup_noise": "uniform"}  # fmt: skip
 
 
 def _ddpg_settings(run: SearchRun) -> dict[str, Any]:
-    """What only DDPG uses: its reference heuristics, and its agent settings that differ from the
-    defaults as ``{"agent": {...}}`` (left out when none differ, so the studies made before these
-    entered the fingerprint still resume). Empty for every other searcher."""
+    """What only DDPG uses: its reference heuristics, and its agent settings that differ from
+    :data:`AGENT_BASELINE` as ``{"agent": {...}}`` (left out when none differ, so the studies made
+    before these entered the fingerprint still resume). Empty for every other searcher."""
     if run.method != "ddpg":
         return {}
-    default = SearchRun()
-    changed = {k: getattr(run, k) for k in AGENT_FIELDS if getattr(run, k) != getattr(default, k)}
+    changed = {k: getattr(run, k) for k, v in AGENT_BASELINE.items() if getattr(run, k) != v}
     return {**({"reference": list(run.reference)} if run.reference else {}), **({"agent": changed} if changed else {})}
 
 
