@@ -45,7 +45,6 @@ def search_settings(req: SearchRequest) -> SearchSettings:
         proxy=ProxyConfig(
             size=req.proxy_size,
             calib_images=req.calib_images,
-            bn=req.proxy_bn,
             criterion=req.criterion,
             reconstruct=req.reconstruct,
             seed=req.seed,
@@ -158,7 +157,7 @@ def run_compare(req: CompareRequest, command: str | None = None) -> list[dict[st
         target=max(targets),
         kind=kind,
         max_sparsity=req.max_sparsity,
-        proxy=ProxyConfig(size=req.proxy_size, calib_images=req.calib_images, bn=req.proxy_bn, seed=req.seed),
+        proxy=ProxyConfig(size=req.proxy_size, calib_images=req.calib_images, seed=req.seed),
         seed=req.seed,
         allow_train=req.train,
     )

@@ -105,11 +105,6 @@ class SearchRequest(_BaseJob):
     reconstruct: bool = Field(False, description="least-squares refit of the layer after each unit")
     proxy_size: int = Field(1000, ge=1, description="held-out images scored per policy")
     calib_images: int = Field(500, ge=0, description="training images for BN recalibration (0 = off)")
-    proxy_bn: Literal["recalibrate", "batch"] = Field(
-        "recalibrate",
-        description="recalibrate: BN statistics re-estimated on --calib-images before scoring; batch: each scored"
-        " batch normalised by its own statistics (no recalibration pass, faster)",
-    )
     max_sparsity: float = Field(0.8, ge=0, lt=1, description="largest fraction of a unit's channels removed")
     round_to: RoundTo = Field(
         1,
@@ -257,9 +252,6 @@ class CompareRequest(_BaseJob):
     finetune_epochs: float = Field(0.0, ge=0, description="fine-tuning epochs per policy (0 = none)")
     proxy_size: int = Field(1000, ge=1, description="held-out images scored per policy")
     calib_images: int = Field(500, ge=0, description="BN recalibration images for the search proxy")
-    proxy_bn: Literal["recalibrate", "batch"] = Field(
-        "recalibrate", description="BatchNorm in the search proxy: recalibrate, or batch statistics (see amc search)"
-    )
     measure_calib_images: int = Field(
         2000, ge=0, description="BN recalibration images before each found policy is measured"
     )
