@@ -29,6 +29,7 @@ SCRIPTS = {
     "recipe.py": "recipe-resnet20-quick.json",
     "rescore_size.py": "rescore_size-resnet20-quick.json",
     "proxy_settings.py": "proxy_settings-resnet20-quick.json",
+    "allocator.py": "allocator-quick.json",
 }
 
 

@@ -1,4 +1,4 @@
-"""The proxy's BatchNorm modes: recalibrated running statistics, or each batch's own statistics."""
+"""The proxy's BatchNorm modes (recalibrated or each batch's own statistics) and its allocator settings."""
 
 import copy
 from dataclasses import replace
@@ -44,3 +44,14 @@ def test_batch_proxy_skips_recalibration_and_leaves_the_base_intact(ctx):
 def test_identity_names_the_bn_mode_only_when_it_is_not_the_default():
     assert "bn" not in proxy_identity(ProxyConfig())  # studies saved before the field existed still match
     assert proxy_identity(ProxyConfig(bn="batch"))["bn"] == "batch"
+
+
+def test_freed_memory_is_kept_unless_the_system_allocator_is_asked_for(monkeypatch):
+    import sys
+
+    from amc.runtime import keep_freed_memory
+
+    monkeypatch.setenv("AMC_MALLOC", "system")
+    assert keep_freed_memory() is False
+    monkeypatch.delenv("AMC_MALLOC")
+    assert keep_freed_memory() is sys.platform.startswith("linux")  # glibc on Linux (CI's Debian)

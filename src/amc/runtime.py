@@ -22,7 +22,7 @@ from torch import nn
 
 from amc.errors import AmcError
 
-__all__ = ["Runtime", "cpu_has_bf16", "set_threads"]
+__all__ = ["Runtime", "cpu_has_bf16", "keep_freed_memory", "set_threads"]
 
 PRECISIONS = ("auto", "bf16", "fp32")
 
@@ -45,6 +45,29 @@ def set_threads(threads: int | None) -> None:
         torch.set_num_threads(n)
 
 
+def keep_freed_memory() -> bool:
+    """Have glibc's malloc keep freed blocks for reuse instead of handing each large activation
+    back to the kernel and faulting it in again on the next batch: without this a third of a
+    search's CPU time on Linux is system time. The process keeps its peak memory until it exits.
+    ``$AMC_MALLOC=system`` leaves the allocator alone (``bench/allocator.py`` compares both). True
+    when applied; a no-op off glibc."""
+    import ctypes
+    import os
+    import sys
+
+    if os.environ.get("AMC_MALLOC") == "system" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold, m_mmap_max = -1, -3, -4  # glibc's mallopt parameter numbers
+    # blocks up to 1 GiB come from the heap (a MobileNetV2 activation at batch 250 is ~150 MB); a glibc that
+    # refuses so high a threshold stops using mmap for blocks at all
+    heap = libc.mallopt(m_mmap_threshold, 1 << 30) or libc.mallopt(m_mmap_max, 0)
+    return bool(heap) and bool(libc.mallopt(m_trim_threshold, 1 << 30))
+
+
 @dataclass(frozen=True)
 class Runtime:
     """A device and a resolved precision (``bf16`` or ``fp32``)."""
@@ -55,8 +78,9 @@ class Runtime:
     @classmethod
     def create(cls, device: str = "auto", precision: str = "auto", threads: int | None = None) -> Runtime:
         """Resolve ``device`` and ``precision``; ``threads`` sets torch's CPU threads (default:
-        ``$AMC_THREADS``, else torch's own choice: every core)."""
+        ``$AMC_THREADS``, else torch's own choice: every core). Also :func:`keep_freed_memory`."""
         set_threads(threads)
+        keep_freed_memory()
         if precision not in PRECISIONS:
             raise AmcError(f"unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
         if device == "auto":
