@@ -190,10 +190,12 @@ def test_compare_runs_its_searchers_with_the_preset_amc_search_would(monkeypatch
     from amc.search.runner import SearchRun
 
     seen = {}
-    monkeypatch.setattr(amc.compare, "run_compare", lambda settings, rt, cfg, out, **kw: seen.update(cfg=cfg))
+    monkeypatch.setattr(amc.compare, "run_compare", lambda s, rt, cfg, out, **kw: seen.update(cfg=cfg, settings=s))
     req = parse(CompareRequest, {"model": "resnet20", "preset": "reference", "out": str(tmp_path)})
     run_compare_request(req)
     run = SearchRun("ddpg", **seen["cfg"].search)
     assert run.projection == "spread" and run.reference == ("uniform", "global", "sensitivity")
+    assert (run.sigma, run.sigma_decay, seen["settings"].proxy.size) == (1.0, 0.95, 1000)  # the preset's proxy too
     run_compare_request(parse(CompareRequest, {"model": "resnet20", "out": str(tmp_path)}))
     assert SearchRun("ddpg", **seen["cfg"].search) == SearchRun("ddpg")
+    assert seen["settings"].proxy.size == 500

@@ -78,6 +78,14 @@ def test_study_refuses_other_agent_settings(ctx, tmp_path):
     assert run_search(ctx, SearchRun(**{**base, "episodes": 3, "resume": True})).metrics["trials"] == 3
 
 
+def test_a_study_of_the_previous_default_is_not_resumed_under_the_current_one(ctx, tmp_path):
+    base = dict(episodes=2, warmup=1, runs_dir=tmp_path / "runs", out=tmp_path / "b.json", progress=False,
+                study="old-default", reference=(), rescore=0)  # fmt: skip
+    run_search(ctx, SearchRun(**base, sigma=1.0, warmup_noise="uniform", sigma_decay=0.95))  # as saved before
+    with pytest.raises(AmcError, match="other settings .*agent"):
+        run_search(ctx, SearchRun(**{**base, "episodes": 3, "resume": True}))
+
+
 def test_heuristics_only_ddpg_uses_stay_out_of_other_studies(ctx, tmp_path):
     base = dict(method="random", runs_dir=tmp_path / "runs", out=tmp_path / "b.json", progress=False, study="r")
     run_search(ctx, SearchRun(episodes=2, **base))  # the runner's default heuristics, as amc compare passes them
@@ -131,7 +139,7 @@ def test_env_spec_is_overridden_by_flags(tmp_path):
     spec.write_text('model = "resnet56"\nflops = 0.3\n[proxy]\nproxy_size = 300\n[agent]\nepisodes = 50\n')
     req = parse(SearchRequest, {**read_toml(spec), "episodes": 7})
     assert (req.model, req.flops, req.proxy_size, req.episodes) == ("resnet56", 0.3, 300, 7)
-    assert req.calib_images == 500  # untouched default
+    assert req.calib_images == 250  # untouched default
     spec.write_text("modle = 'typo'\n")
     with pytest.raises(AmcError, match="unknown option --modle"):
         parse(SearchRequest, read_toml(spec))
@@ -194,9 +202,13 @@ def test_with_amc_projection_the_reference_heuristics_are_scored_but_do_not_cent
     three = ["uniform", "global", "sensitivity"]
     req = parse(SearchRequest, {"model": "resnet20", "flops": 0.5})  # the default: DDPG around the best heuristic
     assert (req.projection, req.reference, req.rescore) == ("spread", three, 8)
-    assert parse(
-        SearchRequest, {"model": "resnet20", "flops": 0.5, "preset": "reference"}
-    ).model_dump() == req.model_dump() | {"preset": "reference"}
+    previous = {"sigma": 1.0, "warmup_noise": "uniform", "sigma_decay": 0.95, "proxy_size": 1000, "calib_images": 500}
+    assert (
+        parse(  # the previous default: AMC's noise and a larger proxy around the same reference
+            SearchRequest, {"model": "resnet20", "flops": 0.5, "preset": "reference"}
+        ).model_dump()
+        == req.model_dump() | {"preset": "reference"} | previous
+    )
     req = parse(SearchRequest, {"model": "resnet20", "preset": "amc"})  # the previous default
     assert (req.projection, req.reference, req.rescore) == ("amc", [], 0)
     req = parse(SearchRequest, {"model": "resnet20", "preset": "amc", "reference": ["uniform"]})

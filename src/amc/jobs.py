@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from amc.policy import Policy
-from amc.presets import PRESETS
+from amc.presets import preset_run_settings
 from amc.requests import ApplyRequest, CompareRequest, ExportRequest, SearchRequest, TrainRequest, data_spec
 from amc.runtime import Runtime
 
@@ -170,7 +170,7 @@ def run_compare(req: CompareRequest, command: str | None = None) -> list[dict[st
         latency_seconds=req.latency_seconds,
         calib_images=req.measure_calib_images,
         runtimes=tuple(req.runtimes),
-        search={k: tuple(v) if isinstance(v, list) else v for k, v in PRESETS[req.preset].items()},
+        search=preset_run_settings(req.preset),
     )
     return sweep(settings, rt, cfg, Path(req.out), storage=req.storage, command=command)
 

@@ -9,28 +9,58 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["PRESETS", "RECIPES", "DEFAULT_REFERENCE"]
+__all__ = ["PRESETS", "RECIPES", "DEFAULT_REFERENCE", "PROXY_FIELDS", "preset_run_settings"]
 
-# default: what measured best over ResNet-56 at 0.3 and 0.5 and MobileNetV2 at 0.5 of the MACs (one seed each,
-# docs/experiments/*-reference-*): the uniform, global and sensitivity policies are scored first as episodes of the
+# default: what measured best over ResNet-56 at 0.3 and 0.5 and MobileNetV2 at 0.5 of the MACs (docs/experiments/
+# *-reference-*, *-local-warmup): the uniform, global and sensitivity policies are scored first as episodes of the
 # search; the best centres the spread projection (action 0 replays it, shifted over the units left to meet the
-# budget), so the agent searches around it; the 8 best policies (and the reference) are scored again on unseen
-# held-out images and the best there is returned (amc.search.rescore); AMC's noise (x0.95) and the top-up.
-# amc: the previous default, AMC's action range and bound plus the top-up (best at ResNet-56 0.5, worst at 0.3 and
-# on MobileNetV2). amc-paper: exactly the paper (He et al. 2018), no top-up. spread: the spread projection,
-# heuristic demonstrations and noise tied to the episode budget. reference: the default's settings by the name they
-# were measured under. amc-reference: AMC's projection with the default's heuristics (which centre nothing) and
-# re-scoring.
+# budget), so the agent searches around it; the warm-up explores around that reference too (noise 0.5 on the
+# [-1, 1] action scale), decaying to 0.1 at the last episode; the proxy scores 500 held-out images after
+# recalibrating BatchNorm on 250 (bench/proxy_settings.py); the 8 best policies (and the reference) are scored again
+# on 4,000 unseen held-out images and the best there is returned (amc.search.rescore); the top-up.
+# reference: the previous default (uniform random warm-up, AMC's noise 1.0 x0.95 per episode, a 1,000-image proxy
+# recalibrated on 500), by the name its results were measured under. amc: AMC's action range, bound and noise plus
+# the top-up. amc-paper: exactly the paper (He et al. 2018), no top-up. spread: the spread projection, heuristic
+# demonstrations and noise tied to the episode budget. amc-reference: AMC's projection with the reference preset's
+# heuristics (which centre nothing) and re-scoring.
 DEFAULT_REFERENCE = ["uniform", "global", "sensitivity"]
 _NO_REFERENCE: dict[str, Any] = {"reference": [], "rescore": 0}
+_AMC_NOISE: dict[str, Any] = {"sigma": 1.0, "warmup_noise": "uniform", "sigma_decay": 0.95}
+_PREVIOUS_PROXY: dict[str, Any] = {"proxy_size": 1000, "calib_images": 500}
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
-    "amc": {"projection": "amc", **_NO_REFERENCE},
-    "amc-paper": {"projection": "amc", "fill": False, "demos": [], "sigma_decay": 0.95, **_NO_REFERENCE},
-    "spread": {"projection": "spread", "demos": ["uniform", "global"], "sigma_decay": None, **_NO_REFERENCE},
-    "reference": {"projection": "spread", "reference": [*DEFAULT_REFERENCE], "rescore": 8},
-    "amc-reference": {"projection": "amc", "reference": [*DEFAULT_REFERENCE], "rescore": 8},
+    "amc": {"projection": "amc", **_AMC_NOISE, **_NO_REFERENCE},
+    "amc-paper": {"projection": "amc", "fill": False, "demos": [], **_AMC_NOISE, **_NO_REFERENCE},
+    "spread": {
+        "projection": "spread",
+        "demos": ["uniform", "global"],
+        "sigma": 1.0,
+        "warmup_noise": "uniform",
+        "sigma_decay": None,
+        **_NO_REFERENCE,
+    },  # fmt: skip
+    "reference": {
+        "projection": "spread",
+        "reference": [*DEFAULT_REFERENCE],
+        "rescore": 8,
+        **_AMC_NOISE,
+        **_PREVIOUS_PROXY,
+    },  # fmt: skip
+    "amc-reference": {
+        "projection": "amc",
+        "reference": [*DEFAULT_REFERENCE],
+        "rescore": 8,
+        **_AMC_NOISE,
+        **_PREVIOUS_PROXY,
+    },  # fmt: skip
 }
+PROXY_FIELDS = ("proxy_size", "calib_images")  # what a preset sets besides the search run's settings
+
+
+def preset_run_settings(preset: str) -> dict[str, Any]:
+    """A preset's :class:`~amc.search.runner.SearchRun` settings (its proxy fields left out)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in PRESETS[preset].items() if k not in PROXY_FIELDS}
+
 
 # Fine-tuning recipes for amc apply. short: the quick fine-tuning every comparison uses. recover: the recipe that
 # brings a pruned network back to its base (ResNet-56 at 0.5 of the MACs: 89.97% vs the base's 89.72%,

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from amc.errors import AmcError
-from amc.presets import DEFAULT_REFERENCE, PRESETS, RECIPES
+from amc.presets import DEFAULT_REFERENCE, PRESETS, PROXY_FIELDS, RECIPES
 
 __all__ = [
     "Request",
@@ -103,8 +103,8 @@ class SearchRequest(_BaseJob):
     )
     criterion: str = Field("l1", description="channel selection: l1, l2, taylor or random")
     reconstruct: bool = Field(False, description="least-squares refit of the layer after each unit")
-    proxy_size: int = Field(1000, ge=1, description="held-out images scored per policy")
-    calib_images: int = Field(500, ge=0, description="training images for BN recalibration (0 = off)")
+    proxy_size: int = Field(500, ge=1, description="held-out images scored per policy")
+    calib_images: int = Field(250, ge=0, description="training images for BN recalibration (0 = off)")
     max_sparsity: float = Field(0.8, ge=0, lt=1, description="largest fraction of a unit's channels removed")
     round_to: RoundTo = Field(
         1,
@@ -124,21 +124,21 @@ class SearchRequest(_BaseJob):
         " sensitivity; --preset amc drops them)",
     )
     sigma: float = Field(
-        1.0,
+        0.5,
         gt=0,
         le=2,
-        description="DDPG exploration noise at the first learning episode, on the [-1, 1] action"
-        " scale (AMC's 1.0, half the [0, 1] range)",
+        description="DDPG exploration noise at the first episode, on the [-1, 1] action scale (AMC's 1.0,"
+        " half the [0, 1] range)",
     )
     sigma_final: float = Field(0.1, gt=0, le=2, description="DDPG exploration noise at the last episode")
     warmup_noise: Literal["uniform", "sigma"] = Field(
-        "uniform",
+        "sigma",
         description="DDPG warm-up actions: uniform random (AMC's) or --sigma's noise around action 0"
         " (the reference policy, with one)",
     )
     critics: int = Field(1, ge=1, le=2, description="DDPG critics: 1 (AMC) or 2 (TD3's twin critics, delayed actor)")
     sigma_decay: float | None = Field(
-        0.95, gt=0, le=1, description="noise decay per episode (AMC's 0.95); none: decay to sigma_final at the end"
+        None, gt=0, le=1, description="noise decay per episode (AMC's 0.95); none: decay to --sigma-final at the end"
     )
     rescore: int = Field(
         8, ge=0, le=100, description="score the best N policies again on unseen held-out images; return the best there"
@@ -250,8 +250,8 @@ class CompareRequest(_BaseJob):
     warmup: int = Field(25, ge=0, description="DDPG warm-up episodes")
     preset: Preset = Field("default", description="the searchers' settings, as amc search --preset")
     finetune_epochs: float = Field(0.0, ge=0, description="fine-tuning epochs per policy (0 = none)")
-    proxy_size: int = Field(1000, ge=1, description="held-out images scored per policy")
-    calib_images: int = Field(500, ge=0, description="BN recalibration images for the search proxy")
+    proxy_size: int = Field(500, ge=1, description="held-out images scored per policy")
+    calib_images: int = Field(250, ge=0, description="BN recalibration images for the search proxy")
     measure_calib_images: int = Field(
         2000, ge=0, description="BN recalibration images before each found policy is measured"
     )
@@ -271,6 +271,15 @@ class CompareRequest(_BaseJob):
         if v is not None and (not v or any(not 0 < t <= 1 for t in v)):
             raise ValueError("every target must be in (0, 1], e.g. 0.3 0.5 0.7")
         return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_proxy(cls, values: Any) -> Any:
+        """A preset's proxy settings fill the ones not given, as in amc search."""
+        if isinstance(values, dict) and values.get("preset") in PRESETS:
+            given = PRESETS[values["preset"]]
+            values = {**{k: given[k] for k in PROXY_FIELDS if k in given}, **values}
+        return values
 
     @model_validator(mode="after")
     def _one_axis(self) -> CompareRequest:

@@ -48,11 +48,11 @@ class SearchRun:
     fill: bool = True
     demos: tuple[str, ...] = ()
     reference: tuple[str, ...] = tuple(DEFAULT_REFERENCE)  # DDPG scores them first; the best centres the projection
-    sigma: float = 1.0  # the noise at the first learning episode ([-1, 1] action scale)
+    sigma: float = 0.5  # the exploration noise ([-1, 1] action scale; AMC's 1.0)
     sigma_final: float = 0.1
-    warmup_noise: str = "uniform"  # or "sigma": warm-up episodes explore around action 0 with ``sigma``
+    warmup_noise: str = "sigma"  # warm-up episodes explore around action 0 with ``sigma`` (AMC's: "uniform")
     critics: int = 1  # 2: TD3's twin critics, delayed actor updates and target smoothing
-    sigma_decay: float | None = 0.95
+    sigma_decay: float | None = None  # None: decay to ``sigma_final`` at the last episode (AMC's: x0.95 per episode)
     rescore: int = 8  # the best N policies are scored again on unseen held-out images (amc.search.rescore)
     rescore_size: int = 4000  # 2,000 could not separate near-ties (docs/experiments/resnet56-reference-0.3)
     should_stop: Callable[[], bool] | None = field(default=None, compare=False)  # e.g. a cancelled service job
