@@ -45,6 +45,12 @@ def search_speed() -> None:
         "search_speed-mobilenetv2-optuna",
         "search_speed-precision",
         "search_speed-r56-f05-default-seeds",
+        "search_speed-mnv2-f05-localwarm",
+        "search_speed-r56-f05-lw-p500",
+        "search_speed-mnv2-f05-lw-p500",
+        "search_speed-r56-f03-lw-p500",
+        "search_speed-r56-f05-default2-seeds",
+        "search_speed-mnv2-f05-default2-seeds",
     ):
         r = load(name)
         if r is None:
@@ -281,6 +287,18 @@ def proxy_settings() -> None:
         print(markdown_table(r["rows"], cols))
 
 
+def allocator() -> None:
+    r = load("allocator")
+    if r is None:
+        return
+    print(f"\n{cmd(r)}: the same {r['args']['policies']} random policies scored by the default proxy in fresh"
+          " processes; system: glibc's defaults (`AMC_MALLOC=system`); amc: freed memory kept\n")  # fmt: skip
+    cols = [("model", "model", ""), ("allocator", "allocator", ""), ("seconds_per_policy", "s/policy", ".3f"),
+            ("user_seconds", "user CPU s", ".1f"), ("system_seconds", "system CPU s", ".1f"),
+            ("peak_rss_gib", "peak RSS GiB", ".2f")]  # fmt: skip
+    print(markdown_table(r["rows"], cols))
+
+
 def experiments() -> None:
     """Link every experiment folder under docs/experiments/ (each README holds its command and table)."""
     root = Path(__file__).parent.parent / "docs" / "experiments"
@@ -325,6 +343,21 @@ if __name__ == "__main__":
         " (docs/experiments/mobilenetv2-reference-0.5):"
     )
     quality("mobilenetv2-f05-reference")
+    print(
+        "\nThe current default (issue 12, docs/experiments/default-local-warmup): the warm-up explores around the"
+        " reference (noise 0.5, decaying to 0.1 at the last episode) and the proxy scores 500 held-out images"
+        " recalibrated on 250. Seed 0, then seeds 0-2 (no fine-tuning, fp32); MobileNetV2's pilot with the"
+        " 1,000-image proxy first:"
+    )
+    for name in (
+        "mobilenetv2-f05-localwarm",
+        "resnet56-f05-lw-p500",
+        "mobilenetv2-f05-lw-p500",
+        "resnet56-f03-lw-p500",
+        "resnet56-f05-default2-seeds",
+        "mobilenetv2-f05-default2-seeds",
+    ):
+        quality(name)  # fmt: skip
     print("\n### Measured latency (real speed-up)\n")
     latency("resnet56")
     print("\nThe policies of `docs/experiments/resnet56-compare`, re-measured on an idle machine:")
@@ -337,6 +370,8 @@ if __name__ == "__main__":
     rescore_sizes()
     print("\n### Cheaper proxies on a search's own policies (`bench/proxy_settings.py`)")
     proxy_settings()
+    print("\n### glibc's allocator defaults vs amc's (`bench/allocator.py`)")
+    allocator()
     print("\n### Proxy fidelity\n")
     fidelity("resnet56")
     print("\n### The comparison experiments (figures, tables and commands in each folder)\n")
