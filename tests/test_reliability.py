@@ -73,3 +73,29 @@ def test_sigkill_mid_search_then_resume(tiny_data, tmp_path, method, episodes, e
     assert len(after) == episodes
     assert all(after[n] == v for n, v in before.items())  # nothing completed was lost or changed
     assert max(after.values()) >= best_before
+
+
+def test_a_lock_left_by_a_killed_process_is_freed(tmp_path, monkeypatch):
+    # a process killed while appending leaves Optuna's lock (a symlink to the journal); the next one
+    # must free it after the grace period instead of waiting for ever, with a relative path too
+    from amc.search import study as studies
+
+    monkeypatch.setattr(studies, "LOCK_GRACE_SECONDS", 1)
+    monkeypatch.chdir(tmp_path)
+    storage = open_storage("runs/amc.journal")
+    optuna.create_study(study_name="first", storage=storage)
+    os.symlink(str(tmp_path / "runs/amc.journal"), "runs/amc.journal.lock")  # what Optuna's lock leaves
+    started = time.monotonic()
+    optuna.create_study(study_name="second", storage=open_storage("runs/amc.journal"))
+    assert time.monotonic() - started < 20
+    assert not os.path.lexists("runs/amc.journal.lock")
+    names = {s.study_name for s in optuna.get_all_study_summaries(open_storage("runs/amc.journal"))}
+    assert names == {"first", "second"}
+
+
+def test_a_dangling_lock_of_an_earlier_version_is_removed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    optuna.create_study(study_name="first", storage=open_storage("runs/amc.journal"))
+    os.symlink("runs/amc.journal", "runs/amc.journal.lock")  # relative: resolves to runs/runs/amc.journal
+    optuna.create_study(study_name="second", storage=open_storage("runs/amc.journal"))
+    assert not os.path.lexists("runs/amc.journal.lock")

@@ -9,6 +9,7 @@ continued with ``--resume``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -57,14 +58,23 @@ class StudyExists(Exception):
         )
 
 
+LOCK_GRACE_SECONDS = 30  # a journal lock unchanged this long is a killed process's: freed
+
+
 def open_storage(url: str | None, runs_dir: Path = Path("runs")) -> optuna.storages.BaseStorage:
     """An Optuna storage for ``url`` (``None``: the journal file ``runs/amc.journal``)."""
     if url is None or url.endswith(".journal") or "://" not in url:
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
+        from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
 
         path = Path(url) if url else runs_dir / "amc.journal"
         path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path)))
+        # an absolute path: Optuna's lock is a symlink to the journal, and its grace period (which frees
+        # the lock a killed process left) stats through it; a relative target dangles, and every later
+        # search would wait on that lock for ever
+        journal = str(path.resolve())
+        _free_dangling_lock(journal)
+        lock = JournalFileSymlinkLock(journal, grace_period=LOCK_GRACE_SECONDS)
+        return JournalStorage(JournalFileBackend(journal, lock_obj=lock))
     import time
     import warnings
 
@@ -82,6 +92,15 @@ def open_storage(url: str | None, runs_dir: Path = Path("runs")) -> optuna.stora
                 continue
             raise AmcError(f"cannot open storage {url}: {str(exc).splitlines()[0][:160]}") from None
     raise AssertionError("unreachable")
+
+
+def _free_dangling_lock(journal: str) -> None:
+    """Remove a lock symlink that points nowhere: earlier versions locked through a relative path,
+    and such a lock left by a killed process is never freed by Optuna's grace period."""
+    lock = journal + ".lock"
+    if os.path.islink(lock) and not os.path.exists(lock):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)
 
 
 def default_study_name(model: str, dataset: str, kind: str, target: float, method: str) -> str:
