@@ -63,6 +63,8 @@ def search_speed() -> None:
             model_seconds = stages.get("recalibrate", 0.0) + stages.get("forward", 0.0)
             row["episode_over_forward_ratio"] = row["seconds_per_episode"] / max(model_seconds, 1e-9)
             row["share_outside_forward"] = 1 - model_seconds / row["seconds_per_episode"]
+            resumed = row.get("episodes_before_resume", 0)  # then the minutes cover this process only
+            row["minutes_cell"] = f"{row['minutes']:.2f}" + (f" (resumed at {resumed})" if resumed else "")
         print(
             markdown_table(
                 r["rows"],
@@ -71,7 +73,8 @@ def search_speed() -> None:
                     ("method", "method", ""),
                     ("precision", "precision", ""),
                     ("episodes", "episodes", ""),
-                    ("minutes", "minutes", ".2f"),
+                    ("seed", "seed", ""),
+                    ("minutes_cell", "minutes", ""),
                     ("episodes_per_minute", "ep/min", ".1f"),
                     ("seconds_per_episode", "s/episode", ".3f"),
                     ("t_prune", "prune s", ".3f"),

@@ -21,11 +21,14 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import optuna
+
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import RESULTS, base_checkpoint, data_spec, write_result  # noqa: E402
 
 from amc.proxy import ProxyConfig  # noqa: E402
 from amc.runtime import Runtime  # noqa: E402
+from amc.search import study as studies  # noqa: E402
 from amc.search.context import SearchSettings, build_context  # noqa: E402
 from amc.search.runner import SearchRun, run_search  # noqa: E402
 
@@ -33,6 +36,15 @@ RESULTS_POLICIES = RESULTS / "policies"
 # the SearchRun settings a flag sets when given (otherwise the runner's defaults)
 SEARCH_KEYS = ("projection", "demos", "reference", "rescore", "sigma", "warmup_noise", "sigma_final", "sigma_decay",
                "critics")  # fmt: skip
+
+
+def _episodes_done(study: str, runs_dir: Path) -> int:
+    """Complete episodes a study already holds (0 for a new one)."""
+    try:
+        found = optuna.load_study(study_name=study, storage=studies.open_storage(None, runs_dir))
+    except KeyError:
+        return 0
+    return len(studies.completed(found))
 
 
 def one(
@@ -80,6 +92,7 @@ def one(
         progress=sys.stderr.isatty(),
         **extra,
     )
+    before = _episodes_done(run.study, run.runs_dir)
     t1 = time.time()
     policy = run_search(ctx, run)
     wall = time.time() - t1
@@ -102,6 +115,8 @@ def one(
         "warmup": warmup,
         "setup_seconds": round(setup, 2),
         "search_seconds": round(wall, 1),
+        # a resumed search's minutes cover only the episodes this process ran: not a speed figure
+        "episodes_before_resume": before,
         "minutes": round(wall / 60, 2),
         "episodes_per_minute": round(episodes / wall * 60, 1),
         "seconds_per_episode": round(per_episode, 3),
