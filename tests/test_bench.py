@@ -30,6 +30,7 @@ SCRIPTS = {
     "rescore_size.py": "rescore_size-resnet20-quick.json",
     "proxy_settings.py": "proxy_settings-resnet20-quick.json",
     "allocator.py": "allocator-quick.json",
+    "sensitivity_metric.py": "sensitivity_metric-resnet20-quick.json",
 }
 
 

@@ -247,6 +247,27 @@ def test_the_sensitivity_scan_is_cached_for_other_budgets_and_processes(ctx, mon
     assert tighter.budget.ratio(sensitivity_keep(tighter, progress=False)) <= 0.4 + 1e-9
 
 
+def test_the_scan_records_loss_too_and_an_accuracy_only_cache_is_rescanned_for_it(ctx, monkeypatch, tmp_path):
+    from amc.search.baselines import sensitivity_keep, sensitivity_scan
+
+    monkeypatch.setenv("AMC_CACHE", str(tmp_path))
+    accuracy = sensitivity_scan(ctx, progress=False)
+    loss = sensitivity_scan(ctx, progress=False, metric="loss")
+    assert loss.shape == accuracy.shape and (loss > 0).all()
+    # the deepest cut of a unit costs more cross-entropy than its lightest, on average over units
+    assert loss[:, -1].mean() > loss[:, 0].mean()
+    (cached,) = (tmp_path / "sensitivity").glob("*.json")
+    cached.write_text(json.dumps(accuracy.tolist()))  # what an earlier version kept
+    ctx.proxy._cache.clear()
+    before = ctx.proxy.evaluations
+    np.testing.assert_array_equal(sensitivity_scan(ctx, progress=False), accuracy)
+    assert ctx.proxy.evaluations == before
+    np.testing.assert_allclose(sensitivity_scan(ctx, progress=False, metric="loss"), loss)
+    assert ctx.proxy.evaluations > before  # scanned again: the old file had no loss
+    keep = sensitivity_keep(ctx, progress=False, metric="loss")
+    assert ctx.budget.fits(keep)
+
+
 def test_twin_critics_make_the_agent_td3_and_survive_a_resume(ctx, tmp_path, monkeypatch):
     from amc.requests import SearchRequest
     from amc.search import agent as agents

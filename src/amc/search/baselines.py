@@ -19,6 +19,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -41,6 +42,9 @@ __all__ = [
     "HEURISTICS",
     "HeuristicSearcher",
 ]
+
+ScanMetric = Literal["accuracy", "loss"]
+SCAN_METRIC: ScanMetric = "accuracy"  # what the sensitivity policy spends the budget by
 
 
 def uniform_keep(ctx: SearchContext) -> np.ndarray:
@@ -114,48 +118,65 @@ def _scan_file(ctx: SearchContext, levels: tuple[float, ...]) -> Path | None:
 
 
 def sensitivity_scan(
-    ctx: SearchContext, levels: tuple[float, ...] = (0.25, 0.5, 0.75), progress: bool = True
+    ctx: SearchContext,
+    levels: tuple[float, ...] = (0.25, 0.5, 0.75),
+    progress: bool = True,
+    metric: ScanMetric = "accuracy",
 ) -> np.ndarray:
-    """Held-out proxy accuracy with one unit pruned at each level: shape ``(units, levels)``.
-    Kept in the cache (``$AMC_CACHE/sensitivity``), so another budget or process reuses it."""
+    """Held-out proxy accuracy (or mean cross-entropy, ``metric="loss"``) with one unit pruned at
+    each level: shape ``(units, levels)``. One scan records both; it is kept in the cache
+    (``$AMC_CACHE/sensitivity``), so another budget, metric or process reuses it."""
     path = _scan_file(ctx, levels)
     if path is not None and path.is_file():
-        return np.asarray(json.loads(path.read_text()), dtype=np.float64)
-    acc = _scan(ctx, levels, progress)
+        kept = json.loads(path.read_text())
+        kept = kept if isinstance(kept, dict) else {"accuracy": kept}  # earlier caches: accuracy only
+        if metric in kept:
+            return np.asarray(kept[metric], dtype=np.float64)
+    scans = _scan(ctx, levels, progress)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, json.dumps(acc.tolist()).encode())
-    return acc
+        atomic_write_bytes(path, json.dumps({k: v.tolist() for k, v in scans.items()}).encode())
+    return scans[metric]
 
 
-def _scan(ctx: SearchContext, levels: tuple[float, ...], progress: bool) -> np.ndarray:
+def _scan(ctx: SearchContext, levels: tuple[float, ...], progress: bool) -> dict[str, np.ndarray]:
     b = ctx.budget
     n = len(b.channels)
-    acc = np.zeros((n, len(levels)))
+    acc, loss = np.zeros((n, len(levels))), np.zeros((n, len(levels)))
     bar = Progress(n * len(levels), "sensitivity scan", "eval", enabled=progress)
     for i in range(n):
         for j, s in enumerate(levels):
             sparsity = np.zeros(n)
             sparsity[i] = min(s, b.max_sparsity)
-            acc[i, j] = ctx.proxy.evaluate(b.keep(sparsity)).accuracy
+            result = ctx.proxy.evaluate(b.keep(sparsity))
+            acc[i, j], loss[i, j] = result.accuracy, result.loss
             bar.update(1)
     bar.close()
-    return acc
+    return {"accuracy": acc, "loss": loss}
 
 
 def sensitivity_keep(
-    ctx: SearchContext, levels: tuple[float, ...] = (0.25, 0.5, 0.75), step: float = 0.05, progress: bool = True
+    ctx: SearchContext,
+    levels: tuple[float, ...] = (0.25, 0.5, 0.75),
+    step: float = 0.05,
+    progress: bool = True,
+    metric: ScanMetric | None = None,
 ) -> np.ndarray:
-    """Greedy allocation on the interpolated sensitivity curves (see module docstring)."""
+    """Greedy allocation on the interpolated sensitivity curves (see module docstring); ``metric``
+    (default :data:`SCAN_METRIC`): what a unit's cut costs, the proxy's accuracy drop or its
+    cross-entropy rise."""
+    metric = metric or SCAN_METRIC
     b = ctx.budget
     n = len(b.channels)
     curve_x = np.array((0.0, *levels))
-    base_acc = ctx.proxy.evaluate(b.keep(np.zeros(n))).accuracy
-    scan = sensitivity_scan(ctx, levels, progress)
-    curves = np.concatenate([np.full((n, 1), base_acc), scan], axis=1)
+    unpruned = ctx.proxy.evaluate(b.keep(np.zeros(n)))
+    sign = 1.0 if metric == "accuracy" else -1.0  # scores: higher is better
+    base = sign * (unpruned.accuracy if metric == "accuracy" else unpruned.loss)
+    scan = sign * sensitivity_scan(ctx, levels, progress, metric)
+    curves = np.concatenate([np.full((n, 1), base), scan], axis=1)
 
     def drop(i: int, s: float) -> float:
-        return float(base_acc - np.interp(s, curve_x, curves[i]))
+        return float(base - np.interp(s, curve_x, curves[i]))
 
     s = np.zeros(n)
     keep = b.keep(s)
