@@ -89,6 +89,9 @@ def search_speed() -> None:
                 ],
             )
         )
+        for row in r["rows"]:  # what the measurement cannot say itself (added by hand, with the reason)
+            if row.get("note"):
+                print(f"\n{row['model']} {row['method']} seed {row.get('seed', 0)}: {row['note']}")
 
 
 def quality(model: str) -> None:
