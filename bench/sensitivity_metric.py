@@ -62,7 +62,8 @@ def main() -> None:
             started = time.time()
             baselines.sensitivity_scan(ctx, progress=sys.stderr.isatty())  # cached after the first target
             scan_seconds = time.time() - started
-            builder = NetworkBuilder(ctx.base.model, ctx.graph, ctx.base.data, rt, BuildConfig(calib_images=a.calib_images))
+            measured = BuildConfig(calib_images=a.calib_images)
+            builder = NetworkBuilder(ctx.base.model, ctx.graph, ctx.base.data, rt, measured)
             for metric in a.metrics:
                 keep = baselines.sensitivity_keep(ctx, progress=False, metric=metric)
                 net = builder.build(keep)
