@@ -130,14 +130,18 @@ def test_sensitivity_baseline_meets_tight_budgets_on_small_units(target):
     allocation must still reach the budget (it once stopped short at 0.43 of the MACs for 0.3)."""
     from types import SimpleNamespace
 
+    from amc.proxy import ProxyResult
     from amc.search.baselines import sensitivity_keep
 
     model, graph = _graph("resnet56")
     budget = Budget(graph, target)
     weights = np.linspace(1.0, 2.0, len(graph.units))  # later units matter more (a fake proxy)
-    proxy = SimpleNamespace(
-        evaluate=lambda keep: SimpleNamespace(accuracy=float(weights @ (np.asarray(keep) / graph.channels)))
-    )
-    ctx = SimpleNamespace(budget=budget, graph=graph, proxy=proxy)
-    ratio = budget.ratio(sensitivity_keep(ctx, progress=False))
-    assert target - 0.02 <= ratio <= target
+
+    def evaluate(keep):
+        accuracy = float(weights @ (np.asarray(keep) / graph.channels))
+        return ProxyResult(accuracy, 1000, loss=weights.sum() - accuracy)
+
+    ctx = SimpleNamespace(budget=budget, graph=graph, proxy=SimpleNamespace(evaluate=evaluate))
+    for metric in ("accuracy", "loss"):
+        ratio = budget.ratio(sensitivity_keep(ctx, progress=False, metric=metric))
+        assert target - 0.02 <= ratio <= target, metric
