@@ -290,6 +290,10 @@ def proxy_settings() -> None:
         cols = [("setting", "images:calibration", ""), ("seconds_per_policy", "s/policy", ".3f"),
                 ("spearman_all", "Spearman, all", ".3f"), ("spearman_top", f"Spearman, best {a['top']}", ".3f"),
                 ("regret_top", "regret of its first", ".2%")]  # fmt: skip
+        if "spearman_all_by_loss" in r["rows"][0]:  # ranked by the proxy's cross-entropy too
+            cols += [("spearman_all_by_loss", "by cross-entropy: all", ".3f"),
+                     ("spearman_top_by_loss", f"best {a['top']}", ".3f"),
+                     ("regret_top_by_loss", "regret", ".2%")]  # fmt: skip
         print(markdown_table(r["rows"], cols))
 
 

@@ -8,7 +8,8 @@ and then with each proxy setting in --settings (SIZE:CALIB = SIZE held-out image
 recalibrating on CALIB training images; SIZE:batch = each scored batch normalised by its own
 statistics, no recalibration pass). Per setting: seconds per policy, Spearman with the truth over
 all policies and over the top ones, and the regret (how far below the best of the top the policy
-the setting ranks first is).
+the setting ranks first is); the same for the proxy's mean cross-entropy (``--reward loss``), from
+the same pass.
 
     python bench/proxy_settings.py --model resnet56 --flops 0.5 \
         --study bench-resnet56-ddpg-fp32-400-f0.5-s1-f05-default-s1
@@ -78,18 +79,30 @@ def score(ctx: SearchContext, cfg: ProxyConfig, keeps: list[np.ndarray], real: l
     ev = ProxyEvaluator(ctx.base.model, ctx.graph, ctx.base.data, ctx.base.runtime, cfg)
     ev.evaluate(keeps[-1])  # warm-up (first-call allocations): the last policy is not timed
     start = time.perf_counter()
-    acc = [ev.evaluate(k).accuracy for k in keeps[:-1]]
+    results = [ev.evaluate(k) for k in keeps[:-1]]
     seconds = (time.perf_counter() - start) / max(len(keeps) - 1, 1)
-    acc.append(ev.evaluate(keeps[-1]).accuracy)
-    head = min(top, len(keeps))
-    chosen = int(np.argmax(acc[:head]))
+    results.append(ev.evaluate(keeps[-1]))
+    acc = [r.accuracy for r in results]
+    loss = [r.loss for r in results]
     return {
         "setting": f"{cfg.size}:{'batch' if cfg.bn == 'batch' else cfg.calib_images}",
         "seconds_per_policy": round(seconds, 3),
-        "spearman_all": float(spearmanr(acc, real).statistic),
-        "spearman_top": float(spearmanr(acc[:head], real[:head]).statistic) if head > 2 else None,
-        "regret_top": round(max(real[:head]) - real[chosen], 5),
+        **ranking(acc, real, top),
+        **{f"{k}_by_loss": v for k, v in ranking([-x for x in loss], real, top).items()},
         "accuracy": acc,
+        "loss": loss,
+    }
+
+
+def ranking(score: list[float], real: list[float], top: int) -> dict:
+    """How ``score`` (higher is better) ranks the policies against ``real``: Spearman over all and
+    over the ``top`` first, and the regret of the one it ranks first among those."""
+    head = min(top, len(score))
+    chosen = int(np.argmax(score[:head]))
+    return {
+        "spearman_all": float(spearmanr(score, real).statistic),
+        "spearman_top": float(spearmanr(score[:head], real[:head]).statistic) if head > 2 else None,
+        "regret_top": round(max(real[:head]) - real[chosen], 5),
     }
 
 
@@ -130,7 +143,9 @@ def main() -> None:
         rows.append(score(ctx, cfg, keeps, real, a.top))
         r = rows[-1]
         print(f"{r['setting']:<12} {r['seconds_per_policy']:6.3f} s/policy  Spearman all {r['spearman_all']:.3f}"
-              f"  top {r['spearman_top']}  regret {r['regret_top']:.2%}", flush=True)  # fmt: skip
+              f"  top {r['spearman_top']}  regret {r['regret_top']:.2%}  | by cross-entropy: all "
+              f"{r['spearman_all_by_loss']:.3f} top {r['spearman_top_by_loss']} regret {r['regret_top_by_loss']:.2%}",
+              flush=True)  # fmt: skip
     name = f"proxy_settings-{a.model}" + (f"-{a.tag}" if a.tag else "")
     write_result(name, {"args": {**vars(a), "runs": str(runs)}, "study": study_name,
                         "trials": [t.number for t in chosen], "truth_heldout": real, "rows": rows,

@@ -35,7 +35,7 @@ from amc.search.runner import SearchRun, run_search  # noqa: E402
 RESULTS_POLICIES = RESULTS / "policies"
 # the SearchRun settings a flag sets when given (otherwise the runner's defaults)
 SEARCH_KEYS = ("projection", "demos", "reference", "rescore", "sigma", "warmup_noise", "sigma_final", "sigma_decay",
-               "critics")  # fmt: skip
+               "critics", "reward")  # fmt: skip
 
 
 def _episodes_done(study: str, runs_dir: Path) -> int:
@@ -162,6 +162,7 @@ def main() -> None:
     ap.add_argument("--sigma-final", type=float, default=None)
     ap.add_argument("--sigma-decay", type=lambda v: "none" if v == "none" else float(v), default=None,
                     help="noise decay per episode; none: decay to --sigma-final at the last episode")  # fmt: skip
+    ap.add_argument("--reward", choices=["acc", "acc-flops", "loss"], help="episode reward (default: the runner's)")
     ap.add_argument("--critics", type=int, default=None, help="DDPG critics: 2 = TD3's twin critics")
     ap.add_argument("--resume", action="store_true", help="continue a stopped run with the same arguments")
     ap.add_argument("--quick", action="store_true", help="CI size: resnet20, 6 episodes, small proxy")
