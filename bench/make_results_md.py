@@ -51,6 +51,12 @@ def search_speed() -> None:
         "search_speed-r56-f03-lw-p500",
         "search_speed-r56-f05-default2-seeds",
         "search_speed-mnv2-f05-default2-seeds",
+        "search_speed-r56-f05-optuna-seeds",
+        "search_speed-r56-f05-random-seeds",
+        "search_speed-mnv2-f05-optuna-seeds",
+        "search_speed-mnv2-f05-random-seeds",
+        "search_speed-vgg19-f05-default2",
+        "search_speed-r18-f05-default2",
     ):
         r = load(name)
         if r is None:
@@ -297,6 +303,20 @@ def proxy_settings() -> None:
         print(markdown_table(r["rows"], cols))
 
 
+def sensitivity_metrics() -> None:
+    """bench/sensitivity_metric.py: the layer-wise policy from each scan (proxy size x accuracy / loss)."""
+    for path in sorted(RESULTS.glob("sensitivity_metric-*.json")):
+        r = json.loads(path.read_text())
+        if r["args"].get("quick"):
+            continue
+        print(f"\n{cmd(r)}: BN recalibrated on {r['args']['calib_images']:,} images, no fine-tuning\n")
+        cols = [("model", "model", ""), ("target", "MACs target", ".1f"), ("proxy_size", "scan images", ""),
+                ("metric", "cost of a cut", ""), ("macs_ratio", "MACs", ".3f"), ("heldout_acc", "held-out", ".2%"),
+                ("test_acc", "test", ".2%")]  # fmt: skip
+        rows = sorted(r["rows"], key=lambda x: (x["target"], x["proxy_size"], x["metric"]))
+        print(markdown_table(rows, cols))
+
+
 def allocator() -> None:
     r = load("allocator")
     if r is None:
@@ -368,6 +388,21 @@ if __name__ == "__main__":
         "mobilenetv2-f05-default2-seeds",
     ):
         quality(name)  # fmt: skip
+    print(
+        "\nThe baselines under the same 500-image proxy, and every method side by side (issue 12's table: "
+        "three seeds of each learned method on ResNet-56 and MobileNetV2, one on VGG-19 and ResNet-18; the "
+        "`f05-final` tables fine-tune every policy for the same 0.3 epoch):"
+    )
+    for name in (
+        "resnet56-f05-optuna-seeds",
+        "resnet56-f05-final",
+        "mobilenetv2-f05-final",
+        "vgg19-f05-default2",
+        "resnet18-f05-default2",
+    ):
+        quality(name)  # fmt: skip
+    print("\n### Which sensitivity scan (`bench/sensitivity_metric.py`)")
+    sensitivity_metrics()
     print("\n### Measured latency (real speed-up)\n")
     latency("resnet56")
     print("\nThe policies of `docs/experiments/resnet56-compare`, re-measured on an idle machine:")
