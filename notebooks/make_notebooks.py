@@ -52,7 +52,7 @@ write(
             "from amc.checkpoints import find_base\nfrom amc.compare import CompareConfig, run_compare\n"
             "from amc.proxy import ProxyConfig\nfrom amc.runtime import Runtime\nfrom amc.search.context import SearchSettings\n"
             "settings = SearchSettings(model=MODEL, data=DATA, proxy=ProxyConfig(size=PROXY_SIZE, calib_images=CALIB))\n"
-            "cfg = CompareConfig(targets=TARGETS, methods=METHODS, episodes=EPISODES, warmup=WARMUP,\n"
+            "cfg = CompareConfig(budgets=tuple((\"macs\", t) for t in TARGETS), methods=METHODS, episodes=EPISODES, warmup=WARMUP,\n"
             "                    finetune_epochs=FINETUNE_EPOCHS, latency_seconds=0.2 if QUICK else 1.0,\n"
             "                    calib_images=max(CALIB, 500),\n"
             "                    runtimes=('onnxruntime',) if QUICK else ('torch-fp32', 'torch-bf16', 'onnxruntime'))\n"
@@ -199,8 +199,25 @@ write(
         ),
         new_code_cell(SETUP),
         params('MODELS = ("resnet18", "mobilenetv2", "vgg19")\nOUT = Path("runs/notebooks/frontiers")'),
-        new_code_cell('import json\nfrom amc.report import frontiers_plot\nROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "docs" / "experiments").is_dir())\nfound = {}  # budget kind -> model -> rows of amc compare\nfor config in sorted((ROOT / "docs" / "experiments").glob("*/config.json")):\n    s = json.loads(config.read_text())["settings"]\n    if s["model"] in MODELS and (config.parent / "results.json").is_file():\n        found.setdefault(s["kind"], {})[s["model"]] = json.loads((config.parent / "results.json").read_text())\n        print(f"{s[\'model\']}, {s[\'kind\']} budgets: {config.parent.relative_to(ROOT)}")\nfor m in MODELS:\n    for kind, flag in (("params", "--params"), ("macs", "--flops")):\n        if m not in found.get(kind, {}):\n            print(f"not yet measured: {m} at {kind} budgets; run amc compare --model {m} {flag} 0.2 0.35 0.5 0.65 0.8"\n                  f" --methods uniform global sensitivity ddpg --finetune-epochs 0.3 --out docs/experiments/{m}-{kind}")'),
-        new_code_cell('OUT.mkdir(parents=True, exist_ok=True)\nfor kind, results in found.items():\n    rows = [r for rs in results.values() for r in rs]\n    y = "ft_test_acc" if any(r.get("ft_test_acc") is not None for r in rows) else "test_acc"\n    cost = "params_ratio" if kind == "params" else "macs_ratio"\n    path = frontiers_plot({m: results[m] for m in MODELS if m in results}, cost, y, OUT / f"frontiers-{kind}.png",\n                          title=f"budgets on {kind}: accuracy against compression")\n    display(Image(filename=str(path)))'),
+        new_code_cell("""import json
+from amc.report import frontiers_plot
+ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "docs" / "experiments").is_dir())
+BUDGETS = "--flops 0.2 0.35 0.5 0.65 0.8 --params 0.2 0.35 0.5 0.65 0.8"
+found = {}  # budget kind -> model -> rows of amc compare
+for config in sorted((ROOT / "docs" / "experiments").glob("*/config.json")):
+    s = json.loads(config.read_text())["settings"]
+    if s["model"] in MODELS and (config.parent / "results.json").is_file():
+        for r in json.loads((config.parent / "results.json").read_text()):
+            found.setdefault(r.get("kind", s["kind"]), {}).setdefault(s["model"], []).append(r)
+        print(f"{s['model']}: {config.parent.relative_to(ROOT)}")
+for m in MODELS:
+    missing = [k for k in ("macs", "params") if m not in found.get(k, {})]
+    if missing:
+        print(f"not yet measured: {m} at {' and '.join(missing)} budgets; run amc compare --model {m} {BUDGETS}"
+              f" --methods uniform global sensitivity ddpg --finetune-epochs 0.3 --out docs/experiments/{m}-frontier")"""),
+        new_code_cell(
+            'OUT.mkdir(parents=True, exist_ok=True)\nfor kind, results in found.items():\n    rows = [r for rs in results.values() for r in rs]\n    y = "ft_test_acc" if any(r.get("ft_test_acc") is not None for r in rows) else "test_acc"\n    cost = "params_ratio" if kind == "params" else "macs_ratio"\n    path = frontiers_plot({m: results[m] for m in MODELS if m in results}, cost, y, OUT / f"frontiers-{kind}.png",\n                          title=f"budgets on {kind}: accuracy against compression")\n    display(Image(filename=str(path)))'
+        ),
     ],
 )
 

@@ -20,7 +20,7 @@ def test_compare_writes_tables_and_plots_and_resumes(tiny_data, tmp_path):
         allow_train=False,
     )
     cfg = CompareConfig(
-        targets=(0.5, 0.7),
+        budgets=(("macs", 0.5), ("macs", 0.7)),
         methods=("uniform", "global", "optuna", "ddpg"),
         episodes=3,
         warmup=1,
@@ -116,7 +116,6 @@ def test_compare_cli_on_resnet20_cifar10_jpeg(shared, tmp_path):
     "args, fragment",
     [
         (["--runtimes", "tensorrt"], "unknown runtime 'tensorrt': use some of torch-fp32"),
-        (["--params", "0.5", "--flops", "0.5"], "give --flops or --params, not both"),
         (["--params", "0.5", "2"], "--params: every target must be in (0, 1]"),
     ],
 )
@@ -132,7 +131,7 @@ def test_compare_refuses_bad_options_in_one_line(args, fragment, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_compare_sweeps_parameter_budgets(tiny_data, tmp_path):
+def test_compare_sweeps_parameter_and_macs_budgets_in_one_run(tiny_data, tmp_path):
     from dataclasses import replace
 
     settings = SearchSettings(
@@ -144,22 +143,31 @@ def test_compare_sweeps_parameter_budgets(tiny_data, tmp_path):
         kind="params",
     )
     cfg = CompareConfig(
-        targets=(0.4,), methods=("uniform", "global"), latency_seconds=0.01, calib_images=20, runtimes=()
-    )
+        budgets=(("params", 0.4), ("macs", 0.6)), methods=("uniform", "global"), latency_seconds=0.01,
+        calib_images=20, runtimes=(),
+    )  # fmt: skip
     rows = run_compare(replace(settings, target=0.4), Runtime.create("cpu", "fp32"), cfg, tmp_path / "out",
                        runs_dir=tmp_path / "runs", progress=False)  # fmt: skip
-    assert all(0.35 <= r["params_ratio"] <= 0.4 + 1e-9 for r in rows) and rows[0]["macs_ratio"] > 0.4
-    readme = (tmp_path / "out" / "README.md").read_text()
-    assert "several parameters budgets" in readme and "| parameters target |" in readme
+    params = [r for r in rows if r["kind"] == "params"]
+    macs = [r for r in rows if r["kind"] == "macs"]
+    assert len(params) == len(macs) == 2
+    assert all(0.35 <= r["params_ratio"] <= 0.4 + 1e-9 and r["macs_ratio"] > 0.4 for r in params)
+    assert all(0.55 <= r["macs_ratio"] <= 0.6 + 1e-9 for r in macs)
+    out = tmp_path / "out"
+    assert (out / "sparsity-params-0.4.png").exists() and (out / "sparsity-0.6.png").exists()
+    assert (out / "policies" / "uniform-params-0.4.json").exists() and (out / "policies" / "global-0.6.json").exists()
+    readme = (out / "README.md").read_text()
+    assert "several MACs and parameters budgets" in readme and "| budget |" in readme
+    assert "| uniform | parameters 0.4 |" in readme and "| uniform | MACs 0.6 |" in readme
 
 
-def test_compare_request_takes_one_budget_axis():
+def test_compare_request_sweeps_the_budgets_given():
     from amc.requests import CompareRequest
 
-    assert CompareRequest(model="resnet20", params=[0.2, 0.8]).budget == ("params", [0.2, 0.8])
-    assert CompareRequest(model="resnet20").budget == ("macs", [0.3, 0.5, 0.7])
-    with pytest.raises(ValueError, match="give --flops or --params, not both"):
-        CompareRequest(model="resnet20", params=[0.5], flops=[0.5])
+    assert CompareRequest(model="resnet20", params=[0.2, 0.8]).budgets == [("params", 0.2), ("params", 0.8)]
+    assert CompareRequest(model="resnet20").budgets == [("macs", 0.3), ("macs", 0.5), ("macs", 0.7)]
+    both = CompareRequest(model="resnet20", params=[0.4], flops=[0.5])
+    assert both.budgets == [("macs", 0.5), ("params", 0.4)]
 
 
 def test_frontiers_are_drawn_side_by_side_against_the_compression_ratio(tmp_path, monkeypatch):

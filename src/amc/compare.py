@@ -35,7 +35,7 @@ __all__ = ["CompareConfig", "run_compare", "measure_network"]
 
 @dataclass(frozen=True)
 class CompareConfig:
-    targets: tuple[float, ...] = (0.3, 0.5, 0.7)
+    budgets: tuple[tuple[str, float], ...] = (("macs", 0.3), ("macs", 0.5), ("macs", 0.7))  # (kind, target)
     methods: tuple[str, ...] = ("uniform", "global", "sensitivity", "optuna", "ddpg")
     episodes: int = 100
     warmup: int = 25
@@ -90,46 +90,68 @@ def run_compare(
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / "results.json"
     rows: list[dict[str, Any]] = json.loads(state_path.read_text()) if state_path.exists() else []
-    done = {(r["method"], r["target"]) for r in rows}
-    ctx = build_context(replace(settings, target=max(cfg.targets)), runtime)
+    done = {(r["method"], r.get("kind", settings.kind), r["target"]) for r in rows}
+    ctx = build_context(settings, runtime)
     p = settings.proxy
     build = BuildConfig(criterion=p.criterion, calib_images=cfg.calib_images, reconstruct=p.reconstruct)
     evaluator = NetworkBuilder(ctx.base.model, ctx.graph, ctx.base.data, runtime, build)
     base = _base_row(ctx, cfg)
-    policies: dict[float, dict[str, dict[str, float]]] = {}
-    curves: dict[float, dict[str, list[float]]] = {}
-    bar = tqdm(total=len(cfg.targets) * len(cfg.methods), desc="compare", unit="run", disable=not progress or None)
-    for target in cfg.targets:
+    policies: dict[tuple[str, float], dict[str, dict[str, float]]] = {}  # budget -> method -> per-unit sparsity
+    curves: dict[tuple[str, float], dict[str, list[float]]] = {}
+    bar = tqdm(total=len(cfg.budgets) * len(cfg.methods), desc="compare", unit="run", disable=not progress or None)
+    for kind, target in cfg.budgets:
         tctx = SearchContext(
-            replace(settings, target=target),  # the study name and the policy record the target
+            replace(settings, target=target, kind=kind),  # the study name and the policy record the budget
             ctx.base,
             ctx.graph,
-            Budget(ctx.graph, target, settings.kind, settings.max_sparsity, ctx.budget.round_to),
+            Budget(ctx.graph, target, kind, settings.max_sparsity, ctx.budget.round_to),
             ctx.proxy,
         )
+        tag = budget_tag(kind, target)
         for method in cfg.methods:
-            policy_out = out / "policies" / f"{method}-{target:g}.json"
-            run = SearchRun(method, cfg.episodes, cfg.warmup, storage=storage, resume=True, out=policy_out,
-                            runs_dir=runs_dir, progress=False, **cfg.search)  # fmt: skip
+            run = SearchRun(method, cfg.episodes, cfg.warmup, storage=storage, resume=True,
+                            out=out / "policies" / f"{method}-{tag}.json", runs_dir=runs_dir, progress=False,
+                            **cfg.search)  # fmt: skip
             policy = run_search(tctx, run)
-            policies.setdefault(target, {})[method] = policy.sparsity
+            policies.setdefault((kind, target), {})[method] = policy.sparsity
             if get_searcher(method).learns:
-                curves.setdefault(target, {})[method] = _curve(policy.metrics["study"], storage, runs_dir)
-            if (method, target) not in done:
+                curves.setdefault((kind, target), {})[method] = _curve(policy.metrics["study"], storage, runs_dir)
+            if (method, kind, target) not in done:
                 net = evaluator.build(policy_keep(policy, ctx.graph))
-                row = {"method": method, "target": target, "heldout_proxy_acc": policy.metrics["heldout_proxy_acc"]}
+                row = {"method": method, "kind": kind, "target": target,
+                       "heldout_proxy_acc": policy.metrics["heldout_proxy_acc"]}  # fmt: skip
                 measured = measure_network(net, tctx, cfg.finetune_epochs, cfg.latency_seconds, runtimes=cfg.runtimes)
                 rows.append(row | measured)
                 write_rows(rows, out)  # saved as it goes: a stopped sweep resumes here
             bar.update(1)
     bar.close()
-    title = f"{settings.model} on {ctx.base.data.name}"
-    what = AXIS_NAMES.get(settings.kind, settings.kind)
-    _write_plots(out, title, rows, base, policies, curves, cfg, what)
+    _write_outputs(out, rows, base, policies, curves, settings, cfg, ctx.base.data.name, command)
+    return rows
+
+
+def budget_tag(kind: str, target: float) -> str:
+    """How a budget names its files: ``0.5`` for MACs (as before parameter budgets), ``params-0.5``."""
+    return f"{target:g}" if kind == "macs" else f"{kind}-{target:g}"
+
+
+def _write_outputs(
+    out: Path,
+    rows: list[dict[str, Any]],
+    base: dict[str, Any],
+    policies: dict[tuple[str, float], dict[str, dict[str, float]]],
+    curves: dict[tuple[str, float], dict[str, list[float]]],
+    settings: SearchSettings,
+    cfg: CompareConfig,
+    data_name: str,
+    command: str | None,
+) -> None:
+    title = f"{settings.model} on {data_name}"
+    kinds = sorted({k for k, _ in cfg.budgets})  # macs, then params
+    what = " and ".join(AXIS_NAMES.get(k, k) for k in kinds)
+    _write_plots(out, title, rows, base, policies, curves, cfg)
     config = {"settings": asdict(settings), "compare": asdict(cfg), "base": base}
     atomic_write_bytes(out / "config.json", json.dumps(config, indent=2, default=str).encode())
     _write_readme(out, title, rows, base, command, cfg.runtimes, what)
-    return rows
 
 
 def _base_row(ctx: SearchContext, cfg: CompareConfig) -> dict[str, Any]:
@@ -156,26 +178,31 @@ def _write_plots(
     title: str,
     rows: list[dict[str, Any]],
     base: dict[str, Any],
-    policies: dict[float, dict[str, dict[str, float]]],
-    curves: dict[float, dict[str, list[float]]],
+    policies: dict[tuple[str, float], dict[str, dict[str, float]]],
+    curves: dict[tuple[str, float], dict[str, list[float]]],
     cfg: CompareConfig,
-    what: str,
 ) -> None:
     from amc.deploy.measure import latency_key
 
     xs = ["macs_ratio", "params_ratio", "latency_b64_ms"]
     xs += [latency_key(r, b) for r in cfg.runtimes for b in (1, 64)]
+    mixed = len({k for k, _ in cfg.budgets}) > 1
+    series = _series if mixed else None  # two budget kinds: one line per method and kind
     for x in xs:
         for y in ("test_acc", "ft_test_acc") if cfg.finetune_epochs > 0 else ("test_acc",):
-            pareto_plot(
-                rows, x, y, f"{title}: {AXIS(y)} vs {x.replace('_', ' ')}", out / f"pareto-{y}-vs-{x}.png", base
-            )
-    for target, pol in policies.items():
-        sparsity_plot(pol, f"{title}: per-unit sparsity at {target:g} of the {what}", out / f"sparsity-{target:g}.png")
-    for target, cur in curves.items():
-        search_curve_plot(
-            cur, f"{title}: search at {target:g} of the {what} (held-out proxy)", out / f"search-{target:g}.png"
-        )
+            name = f"{title}: {AXIS(y)} vs {x.replace('_', ' ')}"
+            pareto_plot(rows, x, y, name, out / f"pareto-{y}-vs-{x}.png", base, series=series)
+    for (kind, target), pol in policies.items():
+        at = f"{target:g} of the {AXIS_NAMES.get(kind, kind)}"
+        sparsity_plot(pol, f"{title}: per-unit sparsity at {at}", out / f"sparsity-{budget_tag(kind, target)}.png")
+    for (kind, target), cur in curves.items():
+        at = f"{target:g} of the {AXIS_NAMES.get(kind, kind)}"
+        path = out / f"search-{budget_tag(kind, target)}.png"
+        search_curve_plot(cur, f"{title}: search at {at} (held-out proxy)", path)
+
+
+def _series(row: dict[str, Any]) -> str:
+    return f"{row['method']}, {AXIS_NAMES.get(row.get('kind', 'macs'), '?')} budgets"
 
 
 AXIS_NAMES = {"macs": "MACs", "params": "parameters"}  # what a budget kind's targets are fractions of
@@ -198,8 +225,12 @@ def _write_readme(
 ) -> None:
     from amc.deploy.measure import latency_key
 
-    ordered = sorted(rows, key=lambda r: (r["target"], -r.get("ft_test_acc", r["test_acc"])))
-    columns = [(k, f"{what} target" if k == "target" else h, f) for k, h, f in COLUMNS] + [
+    kinds = {r.get("kind", "macs") for r in rows}
+    ordered = sorted(rows, key=lambda r: (r.get("kind", "macs"), r["target"], -r.get("ft_test_acc", r["test_acc"])))
+    if len(kinds) > 1:  # both kinds in one table: the budget column names its kind
+        ordered = [{**r, "target": f"{AXIS_NAMES.get(r.get('kind', 'macs'), '?')} {r['target']:g}"} for r in ordered]
+    head = "budget" if len(kinds) > 1 else f"{what} target"
+    columns = [(k, head, "" if len(kinds) > 1 else f) if k == "target" else (k, h, f) for k, h, f in COLUMNS] + [
         (latency_key(r, b), f"{r} b{b} ms", ".2f" if b == 1 else ".1f") for r in runtimes for b in (1, 64)
     ]
     unpruned = ", ".join(

@@ -149,12 +149,12 @@ def run_compare(req: CompareRequest, command: str | None = None) -> list[dict[st
 
             raise AmcError(f"method '{m}' prunes weights, not channels: compare takes channel searchers")
     rt = Runtime.create(req.device, req.precision, req.threads)
-    kind, targets = req.budget
+    kind, target = max(req.budgets, key=lambda b: b[1])  # the loosest: the base context's budget
     settings = SearchSettings(
         model=req.model,
         data=data_spec(req.data),
         checkpoint=req.checkpoint,
-        target=max(targets),
+        target=target,
         kind=kind,
         max_sparsity=req.max_sparsity,
         proxy=ProxyConfig(size=req.proxy_size, calib_images=req.calib_images, seed=req.seed),
@@ -162,7 +162,7 @@ def run_compare(req: CompareRequest, command: str | None = None) -> list[dict[st
         allow_train=req.train,
     )
     cfg = CompareConfig(
-        targets=tuple(targets),
+        budgets=tuple(req.budgets),
         methods=tuple(req.methods),
         episodes=req.episodes,
         warmup=req.warmup,

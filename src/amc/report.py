@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,17 +87,23 @@ def _save(fig: Figure, path: Path) -> Path:
 
 
 def pareto_plot(
-    rows: Sequence[dict[str, Any]], x: str, y: str, title: str, path: Path, base: dict[str, Any] | None = None
+    rows: Sequence[dict[str, Any]],
+    x: str,
+    y: str,
+    title: str,
+    path: Path,
+    base: dict[str, Any] | None = None,
+    series: Callable[[dict[str, Any]], str] | None = None,
 ) -> Path:
-    """Accuracy ``y`` against cost ``x``, one line per method (points sorted by ``x``)."""
+    """Accuracy ``y`` against cost ``x``, one line per ``series(row)`` (default: the method),
+    points sorted by ``x``."""
     fig = Figure(figsize=(6.4, 4.4))
     ax = fig.subplots()
-    for method in dict.fromkeys(r["method"] for r in rows):
-        pts = sorted(
-            (r[x], r[y]) for r in rows if r["method"] == method and r.get(x) is not None and r.get(y) is not None
-        )
+    name = series or (lambda r: str(r["method"]))
+    for label in dict.fromkeys(name(r) for r in rows):
+        pts = sorted((r[x], r[y]) for r in rows if name(r) == label and r.get(x) is not None and r.get(y) is not None)
         if pts:
-            ax.plot(*zip(*pts), marker="o", label=method)
+            ax.plot(*zip(*pts), marker="o", label=label)
     if base is not None and base.get(y) is not None:
         bx = base.get(x, 1.0)
         ax.scatter([bx], [base[y]], marker="*", s=160, color="black", label="unpruned", zorder=5)

@@ -241,7 +241,9 @@ class CompareRequest(_BaseJob):
 
     flops: list[float] = Field([0.3, 0.5, 0.7], description="MACs targets, e.g. --flops 0.3 0.5 0.7")
     params: list[float] | None = Field(
-        None, description="parameter targets instead of MACs ones, e.g. --params 0.2 0.4 0.6 0.8"
+        None,
+        description="parameter targets, e.g. --params 0.2 0.5 0.8: alone, instead of the MACs ones; "
+        "with --flops, both sets in one sweep",
     )
     methods: list[str] = Field(
         ["uniform", "global", "sensitivity", "optuna", "ddpg"], description="searchers to compare"
@@ -281,16 +283,12 @@ class CompareRequest(_BaseJob):
             values = {**{k: given[k] for k in PROXY_FIELDS if k in given}, **values}
         return values
 
-    @model_validator(mode="after")
-    def _one_axis(self) -> CompareRequest:
-        if self.params is not None and "flops" in self.model_fields_set:
-            raise ValueError("give --flops or --params, not both (one compare sweeps one budget axis)")
-        return self
-
     @property
-    def budget(self) -> tuple[str, list[float]]:
-        """The budget kind (``macs`` or ``params``) and its targets."""
-        return ("params", self.params) if self.params is not None else ("macs", self.flops)
+    def budgets(self) -> list[tuple[str, float]]:
+        """``(kind, target)`` pairs: the MACs targets (unless only ``params`` is given), then the
+        parameter ones."""
+        macs = self.flops if self.params is None or "flops" in self.model_fields_set else []
+        return [("macs", t) for t in macs] + [("params", t) for t in self.params or []]
 
     @field_validator("runtimes")
     @classmethod
