@@ -36,7 +36,7 @@ __all__ = [
 R = TypeVar("R", bound="Request")
 Precision = Literal["auto", "bf16", "fp32"]
 Projection = Literal["spread", "amc"]
-Demo = Literal["uniform", "global", "sensitivity"]
+Demo = Literal["uniform", "global", "sensitivity", "tp-global-l1", "tp-local-l1"]
 Preset = Literal["default", "amc", "amc-paper", "spread", "reference", "amc-reference"]
 RoundTo = Annotated[int, Field(ge=1, le=1024)] | Literal["auto"]
 

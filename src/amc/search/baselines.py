@@ -8,6 +8,8 @@
   ``max_sparsity``, then topped up like uniform.
 - ``sensitivity``: prune one unit at a time at a few sparsities, measure held-out proxy
   accuracy, then spend the budget where accuracy drops least per MAC saved; topped up.
+- ``tp-global-l1`` / ``tp-local-l1``: Torch-Pruning's own L1 pruners, their ratio bisected to
+  the budget (:mod:`amc.search.tp_baselines`).
 
 Every policy returned spends its budget: channels are added back (``Budget.fill``) until the
 next one would break it.
@@ -31,6 +33,7 @@ from amc.pruning.budget import Budget
 from amc.pruning.criteria import filter_norms
 from amc.search.base import Searcher, SearchSession, register_searcher
 from amc.search.context import SearchContext
+from amc.search.tp_baselines import tp_keep
 
 __all__ = [
     "uniform_keep",
@@ -231,6 +234,8 @@ HEURISTICS: dict[str, Callable[[SearchContext], np.ndarray]] = {
     "uniform": uniform_keep,
     "global": global_keep,
     "sensitivity": sensitivity_keep,
+    "tp-global-l1": lambda ctx: tp_keep(ctx, global_pruning=True),
+    "tp-local-l1": lambda ctx: tp_keep(ctx, global_pruning=False),
 }
 
 
@@ -267,3 +272,15 @@ class SensitivitySearcher(HeuristicSearcher):
 
     def keep(self, ctx: SearchContext, progress: bool) -> np.ndarray:
         return sensitivity_keep(ctx, progress=progress)
+
+
+@register_searcher
+class TorchPruningGlobalSearcher(HeuristicSearcher):
+    name = "tp-global-l1"
+    description = "Torch-Pruning's MetaPruner, global group-L1 threshold, ratio bisected to the budget"
+
+
+@register_searcher
+class TorchPruningLocalSearcher(HeuristicSearcher):
+    name = "tp-local-l1"
+    description = "Torch-Pruning's MetaPruner, the same group-L1 ratio in every layer, bisected to the budget"
