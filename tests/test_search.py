@@ -86,6 +86,19 @@ def test_a_study_of_the_previous_default_is_not_resumed_under_the_current_one(ct
         run_search(ctx, SearchRun(**{**base, "episodes": 3, "resume": True}))
 
 
+@pytest.mark.parametrize("method", ["sensitivity", "ddpg"])
+def test_a_sensitivity_study_is_not_resumed_under_the_other_scan_metric(ctx, tmp_path, monkeypatch, method):
+    from amc.search import baselines
+
+    base = dict(method=method, episodes=2, warmup=1, runs_dir=tmp_path / "runs", out=tmp_path / "b.json",
+                progress=False, study="s", reference=("sensitivity",), rescore=0)  # fmt: skip
+    monkeypatch.setattr(baselines, "SCAN_METRIC", "accuracy")  # as every study before the choice was saved
+    run_search(ctx, SearchRun(**base))
+    monkeypatch.setattr(baselines, "SCAN_METRIC", "loss")
+    with pytest.raises(AmcError, match="other settings .*sensitivity_by"):
+        run_search(ctx, SearchRun(**{**base, "episodes": 3, "resume": True}))
+
+
 def test_heuristics_only_ddpg_uses_stay_out_of_other_studies(ctx, tmp_path):
     base = dict(method="random", runs_dir=tmp_path / "runs", out=tmp_path / "b.json", progress=False, study="r")
     run_search(ctx, SearchRun(episodes=2, **base))  # the runner's default heuristics, as amc compare passes them

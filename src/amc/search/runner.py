@@ -21,6 +21,7 @@ from amc.errors import AmcError
 from amc.policy import Policy, save_policy
 from amc.presets import DEFAULT_REFERENCE
 from amc.proxy import proxy_identity
+from amc.search import baselines
 from amc.search import study as studies
 from amc.search.base import Searcher, SearchSession, get_searcher
 from amc.search.context import SearchContext
@@ -75,6 +76,7 @@ def _fingerprint(ctx: SearchContext, run: SearchRun) -> dict[str, Any]:
         "projection": run.projection,
         "fill": run.fill,
         **_ddpg_settings(run),
+        **_sensitivity_settings(run),
         "seed": s.seed,
         "precision": ctx.base.runtime.precision,
     }
@@ -96,6 +98,15 @@ def _ddpg_settings(run: SearchRun) -> dict[str, Any]:
         return {}
     changed = {k: getattr(run, k) for k, v in AGENT_BASELINE.items() if getattr(run, k) != v}
     return {**({"reference": list(run.reference)} if run.reference else {}), **({"agent": changed} if changed else {})}
+
+
+def _sensitivity_settings(run: SearchRun) -> dict[str, Any]:
+    """What the sensitivity policy spends its budget by, when the run uses that policy (as its method
+    or a reference) and it is not the proxy's accuracy, which every study before the choice was made
+    used (so those still resume, and none resumes under the other metric)."""
+    uses = run.method == "sensitivity" or (run.method == "ddpg" and "sensitivity" in run.reference)
+    metric = baselines.SCAN_METRIC
+    return {"sensitivity_by": metric} if uses and metric != "accuracy" else {}
 
 
 def _open(ctx: SearchContext, run: SearchRun, searcher: Searcher) -> tuple[Any, str]:
