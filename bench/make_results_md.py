@@ -57,6 +57,12 @@ def search_speed() -> None:
         "search_speed-mnv2-f05-random-seeds",
         "search_speed-vgg19-f05-default2",
         "search_speed-r18-f05-default2",
+        "search_speed-mnv2-f05-loss-s0",
+        "search_speed-r56-f05-loss-s0",
+        "search_speed-mnv2-f05-loss-seeds",
+        "search_speed-r56-f05-loss-seeds",
+        "search_speed-r18-f05-tpref",
+        "search_speed-vgg19-f05-loss",
     ):
         r = load(name)
         if r is None:
@@ -403,6 +409,20 @@ if __name__ == "__main__":
         quality(name)  # fmt: skip
     print("\n### Which sensitivity scan (`bench/sensitivity_metric.py`)")
     sensitivity_metrics()
+    print(
+        "\nThe default since: the sensitivity reference spends its budget by the proxy's cross-entropy; DDPG"
+        " measured again (no fine-tuning, fp32), seed 0 beside its reference, then the seeds; ResNet-18 starting"
+        " from Torch-Pruning's L1 pruners as well:"
+    )
+    for name in (
+        "mobilenetv2-f05-loss-s0",
+        "resnet56-f05-loss-s0",
+        "mobilenetv2-f05-loss-seeds",
+        "resnet56-f05-loss-seeds",
+        "resnet18-f05-tpref",
+        "vgg19-f05-loss",
+    ):
+        quality(name)  # fmt: skip
     print("\n### Measured latency (real speed-up)\n")
     latency("resnet56")
     print("\nThe policies of `docs/experiments/resnet56-compare`, re-measured on an idle machine:")
