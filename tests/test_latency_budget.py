@@ -277,3 +277,24 @@ def test_a_latency_search_none_of_whose_policies_measures_within_searches_again_
     with pytest.warns(UserWarning, match="no policy the search found measures within the latency budget 0.9"):
         runner.run_search(lat, replace(run, out=tmp_path / "q.json"))
     assert "latency_tightened_to" not in load_policy(tmp_path / "q.json").metrics
+
+
+def test_measured_latency_is_the_least_round_median(monkeypatch):
+    """Interference only adds time: one slow round must not set the figure."""
+    import torch
+    from torch.utils import benchmark
+
+    from amc.deploy.measure import measure_latency
+    from amc.runtime import Runtime
+
+    medians = iter([0.020, 0.005, 0.010])
+    calls: list[float] = []
+
+    def fake(self, min_run_time):  # noqa: ANN001
+        calls.append(min_run_time)
+        return type("M", (), {"median": next(medians)})()
+
+    monkeypatch.setattr(benchmark.Timer, "blocked_autorange", fake)
+    net = torch.nn.Conv2d(3, 4, 3)
+    assert measure_latency(net, Runtime.create("cpu", "fp32"), 1, (3, 8, 8), min_run_time=0.3) == 0.005
+    assert calls == pytest.approx([0.1, 0.1, 0.1])
