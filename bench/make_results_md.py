@@ -419,6 +419,7 @@ if __name__ == "__main__":
         "resnet56-f05-loss-s0",
         "mobilenetv2-f05-loss-seeds",
         "resnet56-f05-loss-seeds",
+        "resnet56-f05-loss-s01",
         "resnet18-f05-tpref",
         "vgg19-f05-loss",
     ):
