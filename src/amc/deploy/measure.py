@@ -24,9 +24,8 @@ def measure_latency(
     rounds: int = 3,
 ) -> float:
     """Seconds per forward pass of a ``batch_size`` batch on ``runtime``: the least of ``rounds``
-    medians, each over ``min_run_time / rounds`` seconds. Interference on a shared CPU only adds
-    time, and whole rounds of it happen: on a 2-core VM one MobileNetV2's batch-1 medians in three
-    0.3 s rounds were 8.7, 15.2 and 10.3 ms."""
+    medians, each over ``min_run_time / rounds`` seconds: interference on a shared CPU only adds
+    time, and can slow a whole round."""
     model.eval()
     x = torch.randn(batch_size, *input_size, device=runtime.device)
     if runtime.channels_last:
@@ -39,8 +38,8 @@ def measure_latency(
     for _ in range(3):
         run()
     timer = benchmark.Timer(stmt="run()", globals={"run": run}, num_threads=torch.get_num_threads())
-    per_round = min_run_time / max(rounds, 1)
-    return min(float(timer.blocked_autorange(min_run_time=per_round).median) for _ in range(max(rounds, 1)))
+    rounds = max(rounds, 1)
+    return min(float(timer.blocked_autorange(min_run_time=min_run_time / rounds).median) for _ in range(rounds))
 
 
 def latency_key(runtime: str, batch: int) -> str:

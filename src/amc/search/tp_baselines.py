@@ -46,7 +46,8 @@ def _pruned_counts(ctx: SearchContext, ratio: float, global_pruning: bool) -> np
     net = copy.deepcopy(ctx.base.model).float().cpu().to(memory_format=torch.contiguous_format).eval()
     mods = dict(net.named_modules())
     outs = [_out_module(u.members, mods) for u in ctx.graph.units]
-    ignored = [m for n, m in mods.items() if isinstance(m, (nn.Conv2d, nn.Linear)) and n not in set(outs)]
+    unit_outs = set(outs)
+    ignored = [m for n, m in mods.items() if isinstance(m, (nn.Conv2d, nn.Linear)) and n not in unit_outs]
     before = [_width(mods[n]) for n in outs]
     pruner = tp.pruner.MetaPruner(
         net,
