@@ -63,6 +63,8 @@ def search_speed() -> None:
         "search_speed-r56-f05-loss-seeds",
         "search_speed-r18-f05-tpref",
         "search_speed-vgg19-f05-loss",
+        "search_speed-r56-f05-rloss-s0",
+        "search_speed-mnv2-f05-rloss-s0",
     ):
         r = load(name)
         if r is None:
@@ -323,6 +325,21 @@ def sensitivity_metrics() -> None:
         print(markdown_table(rows, cols))
 
 
+def heldout_agreement() -> None:
+    """bench/heldout_agreement.py: do held-out and test order the measured policies alike?"""
+    r = load("heldout_agreement")
+    if r is None:
+        return
+    print(f"\n{cmd(r)}: every policy scored without fine-tuning in the policy-quality rows above, each once;"
+          f" near pairs: held-out accuracies less than {r['args']['near']:.0%} apart\n")  # fmt: skip
+    cols = [("model", "model", ""), ("flops", "MACs", ".1f"), ("policies", "policies", ""),
+            ("spearman_all", "Spearman, all", ".2f"), ("spearman_top", "Spearman, best 10", ".2f"),
+            ("heldout_spread_top", "best 10: held-out spread", ".1%"), ("gap_min_top", "held-out - test, min", ".1%"),
+            ("gap_max_top", "max", ".1%"), ("best_heldout_test_rank", "best held-out's rank on test", ""),
+            ("near_pairs", "near pairs", ""), ("near_pairs_same_order", "test orders them alike", ".0%")]  # fmt: skip
+    print(markdown_table(r["rows"], cols))
+
+
 def allocator() -> None:
     r = load("allocator")
     if r is None:
@@ -422,8 +439,12 @@ if __name__ == "__main__":
         "resnet56-f05-loss-s01",
         "resnet18-f05-tpref",
         "vgg19-f05-loss",
+        "resnet56-f05-rloss-s0",
+        "mobilenetv2-f05-rloss-s0",
     ):
         quality(name)  # fmt: skip
+    print("\n### Does the held-out split rank policies as the test split does? (`bench/heldout_agreement.py`)")
+    heldout_agreement()
     print("\n### Measured latency (real speed-up)\n")
     latency("resnet56")
     print("\nThe policies of `docs/experiments/resnet56-compare`, re-measured on an idle machine:")

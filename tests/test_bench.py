@@ -35,7 +35,8 @@ SCRIPTS = {
 
 
 def test_every_benchmark_script_is_covered():
-    scripts = {p.name for p in BENCH.glob("*.py")} - {"_common.py", "make_results_md.py", "search_defaults_report.py"}
+    reports = {"_common.py", "make_results_md.py", "search_defaults_report.py", "heldout_agreement.py"}
+    scripts = {p.name for p in BENCH.glob("*.py")} - reports
     assert scripts == set(SCRIPTS)
 
 
@@ -54,3 +55,31 @@ def test_benchmark_quick_mode_writes_its_results(shared, script, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((tmp_path / SCRIPTS[script]).read_text())
     assert result["command"].endswith("--quick") and result["rows"]
+
+
+def test_heldout_agreement_reads_the_measured_rows(tmp_path):
+    """The held-out vs test report (it runs no network) counts each policy once, skips fine-tuned
+    and quick rows, and finds where the two splits order near-tied policies differently."""
+
+    def result(name, rows, **args):
+        args = {"model": "m", "flops": 0.5, "finetune_epochs": 0.0, "quick": False, **args}
+        (tmp_path / f"policy_quality-{name}.json").write_text(json.dumps({"args": args, "rows": rows}))
+
+    pairs = [(0.90, 0.80), (0.895, 0.81), (0.85, 0.76), (0.80, 0.70), (0.70, 0.60), (0.60, 0.50)]
+    result("a", [{"method": f"p{i}", "heldout_acc": h, "test_acc": t} for i, (h, t) in enumerate(pairs)])
+    result("b", [{"method": "again", "heldout_acc": 0.90, "test_acc": 0.80}])  # the same policy measured again
+    result("ft", [{"method": "tuned", "heldout_acc": 0.99, "test_acc": 0.99}], finetune_epochs=0.3)
+    env = {**os.environ, "AMC_BENCH_RESULTS": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "heldout_agreement.py"), "--top", "3"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (row,) = json.loads((tmp_path / "heldout_agreement.json").read_text())["rows"]
+    assert (row["policies"], row["top"]) == (6, 3)
+    assert row["best_heldout"]["heldout_acc"] == 0.90 and row["best_heldout_test_rank"] == 2
+    assert row["near_pairs"] == 1 and row["near_pairs_same_order"] == 0.0  # 0.90 vs 0.895: test says otherwise
+    assert abs(row["gap_min_top"] - 0.085) < 1e-9 and abs(row["gap_max_top"] - 0.10) < 1e-9
