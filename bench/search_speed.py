@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import resource
 import sys
@@ -182,10 +183,14 @@ def main() -> None:
     for k in ("demos", "reference"):  # --reference with no name: none (the default scores three)
         if k in search:
             search[k] = tuple(search[k])
+    name = "search_speed" + ("-quick" if a.quick else "") + (f"-{a.tag}" if a.tag else "")
+    earlier = earlier_rows(name) if a.resume else {}
     rows = []
     for model, method, precision, seed in itertools.product(a.models, a.methods, a.precisions, a.seeds):
         tag = a.policy_tag + (f"-s{seed}" if len(a.seeds) > 1 else "")
         r = one(model, method, precision, a.episodes, a.warmup, proxy, seed, tag, a.flops, search, a.resume)
+        if r["episodes_before_resume"] >= a.episodes:  # finished by an earlier run: keep what that run measured
+            r = earlier.get((model, method, r["precision"], seed), r)
         rows.append(r)
         print(
             f"{model:<12} {method:<8} {r['precision']:<5} {r['minutes']:6.2f} min  "
@@ -194,8 +199,16 @@ def main() -> None:
             f"rss {r['peak_rss_gib']} GiB",
             flush=True,
         )
-        name = "search_speed" + ("-quick" if a.quick else "") + (f"-{a.tag}" if a.tag else "")
         write_result(name, {"args": vars(a), "rows": rows})  # after every search: partial results survive
+
+
+def earlier_rows(name: str) -> dict[tuple, dict]:
+    """The rows an earlier run of the same command wrote, by (model, method, precision, seed)."""
+    path = RESULTS / f"{name}.json"
+    if not path.is_file():
+        return {}
+    rows = json.loads(path.read_text()).get("rows", [])
+    return {(r["model"], r["method"], r["precision"], r["seed"]): r for r in rows}
 
 
 if __name__ == "__main__":
