@@ -10,13 +10,16 @@ measures it (BatchNorm recalibrated on 2,000 training images, the whole held-out
 no fine-tuning).
 
     python bench/sensitivity_metric.py --model resnet56 --flops 0.3 0.5 0.7 --sizes 500 1000
+    python bench/sensitivity_metric.py --model resnet56 --flops 0.5 --sizes 500 1000 2000 --metrics loss \
+        --seeds 0 1 2 --tag seeds    # how much the policy moves with the scan's image draw (a search's seed)
     python bench/sensitivity_metric.py --quick    # CI: resnet20, one small proxy
-Writes bench/results/sensitivity_metric-MODEL[-quick].json.
+Writes bench/results/sensitivity_metric-MODEL[-TAG][-quick].json.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -40,6 +43,8 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[500, 1000], help="proxy images of each scan")
     ap.add_argument("--metrics", nargs="+", default=["accuracy", "loss"], choices=["accuracy", "loss"])
     ap.add_argument("--calib-images", type=int, default=2000, help="BN recalibration images per measured network")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="the scans' image draws (a search's --seed)")
+    ap.add_argument("--tag", default="", help="suffix of the result JSON's name")
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
     if a.quick:
@@ -47,8 +52,8 @@ def main() -> None:
     rt = Runtime.create("auto", "auto")
     rows: list[dict] = []
     t0 = time.time()
-    for size in a.sizes:
-        proxy = ProxyConfig(size=size, calib_images=size // 2)
+    for size, seed in itertools.product(a.sizes, a.seeds):
+        proxy = ProxyConfig(size=size, calib_images=size // 2, seed=seed)
         for target in a.flops:
             settings = SearchSettings(
                 model=a.model,
@@ -56,6 +61,7 @@ def main() -> None:
                 checkpoint=str(base_checkpoint(a.model)),
                 target=target,
                 proxy=proxy,
+                seed=seed,
                 allow_train=False,
             )
             ctx = build_context(settings, rt)
@@ -70,6 +76,7 @@ def main() -> None:
                 row = {
                     "model": a.model,
                     "proxy_size": size,
+                    "seed": seed,
                     "metric": metric,
                     "target": target,
                     "macs_ratio": count_macs(net, ctx.graph.input_size) / ctx.graph.base_macs,
@@ -80,11 +87,11 @@ def main() -> None:
                 }
                 rows.append(row)
                 print(
-                    f"{a.model} proxy {size:>5} {metric:<8} MACs {target:.2f} ({row['macs_ratio']:.3f}) "
+                    f"{a.model} proxy {size:>5} seed {seed} {metric:<8} MACs {target:.2f} ({row['macs_ratio']:.3f}) "
                     f"held-out {row['heldout_acc']:.2%} test {row['test_acc']:.2%}",
                     flush=True,
                 )
-                name = f"sensitivity_metric-{a.model}" + ("-quick" if a.quick else "")
+                name = f"sensitivity_metric-{a.model}" + (f"-{a.tag}" if a.tag else "") + ("-quick" if a.quick else "")
                 write_result(name, {"args": vars(a), "precision": rt.precision, "rows": rows,
                                     "seconds": round(time.time() - t0, 1)})  # fmt: skip
 
