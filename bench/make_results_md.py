@@ -321,9 +321,10 @@ def sensitivity_metrics() -> None:
         cols = [("model", "model", ""), ("target", "MACs target", ".1f"), ("proxy_size", "scan images", ""),
                 ("metric", "cost of a cut", ""), ("macs_ratio", "MACs", ".3f"), ("heldout_acc", "held-out", ".2%"),
                 ("test_acc", "test", ".2%")]  # fmt: skip
-        if "seed" in r["rows"][0]:  # scans of several image draws
-            cols.insert(3, ("seed", "draw (search seed)", ""))
-        rows = sorted(r["rows"], key=lambda x: (x["target"], x["proxy_size"], x["metric"], x.get("seed", 0)))
+        if "seed" in r["rows"][0]:  # scans of several image draws, on held-out or training images
+            cols[3:3] = [("scan_images", "scanned on", ""), ("seed", "draw (search seed)", "")]
+        rows = sorted(r["rows"], key=lambda x: (x["target"], x.get("scan_images", ""), x["proxy_size"], x["metric"],
+                                                x.get("seed", 0)))  # fmt: skip
         print(markdown_table(rows, cols))
 
 

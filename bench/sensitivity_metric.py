@@ -11,7 +11,8 @@ no fine-tuning).
 
     python bench/sensitivity_metric.py --model resnet56 --flops 0.3 0.5 0.7 --sizes 500 1000
     python bench/sensitivity_metric.py --model resnet56 --flops 0.5 --sizes 500 1000 2000 --metrics loss \
-        --seeds 0 1 2 --tag seeds    # how much the policy moves with the scan's image draw (a search's seed)
+        --seeds 0 1 2 --scan-images proxy train --tag seeds    # how much the policy moves with the scan's
+                                    # image draw (a search's seed), on held-out and on training images
     python bench/sensitivity_metric.py --quick    # CI: resnet20, one small proxy
 Writes bench/results/sensitivity_metric-MODEL[-TAG][-quick].json.
 """
@@ -45,6 +46,13 @@ def main() -> None:
     ap.add_argument("--calib-images", type=int, default=2000, help="BN recalibration images per measured network")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="the scans' image draws (a search's --seed)")
     ap.add_argument("--tag", default="", help="suffix of the result JSON's name")
+    ap.add_argument(
+        "--scan-images",
+        nargs="+",
+        default=["proxy"],
+        choices=["proxy", "train"],
+        help="score the cuts on the proxy's held-out images, or on as many training images (none a calibration one)",
+    )
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
     if a.quick:
@@ -52,8 +60,9 @@ def main() -> None:
     rt = Runtime.create("auto", "auto")
     rows: list[dict] = []
     t0 = time.time()
-    for size, seed in itertools.product(a.sizes, a.seeds):
+    for size, seed, source in itertools.product(a.sizes, a.seeds, a.scan_images):
         proxy = ProxyConfig(size=size, calib_images=size // 2, seed=seed)
+        images = baselines.ScanImages(source, size=size, draw=seed)
         for target in a.flops:
             settings = SearchSettings(
                 model=a.model,
@@ -66,17 +75,19 @@ def main() -> None:
             )
             ctx = build_context(settings, rt)
             started = time.time()
-            baselines.sensitivity_scan(ctx, progress=sys.stderr.isatty())  # cached after the first target
+            # cached after the first target
+            baselines.sensitivity_scan(ctx, progress=sys.stderr.isatty(), images=images)
             scan_seconds = time.time() - started
             measured = BuildConfig(calib_images=a.calib_images)
             builder = NetworkBuilder(ctx.base.model, ctx.graph, ctx.base.data, rt, measured)
             for metric in a.metrics:
-                keep = baselines.sensitivity_keep(ctx, progress=False, metric=metric)
+                keep = baselines.sensitivity_keep(ctx, progress=False, metric=metric, images=images)
                 net = builder.build(keep)
                 row = {
                     "model": a.model,
                     "proxy_size": size,
                     "seed": seed,
+                    "scan_images": source,
                     "metric": metric,
                     "target": target,
                     "macs_ratio": count_macs(net, ctx.graph.input_size) / ctx.graph.base_macs,
@@ -87,8 +98,8 @@ def main() -> None:
                 }
                 rows.append(row)
                 print(
-                    f"{a.model} proxy {size:>5} seed {seed} {metric:<8} MACs {target:.2f} ({row['macs_ratio']:.3f}) "
-                    f"held-out {row['heldout_acc']:.2%} test {row['test_acc']:.2%}",
+                    f"{a.model} {source:<5} {size:>5} seed {seed} {metric:<8} MACs {target:.2f}"
+                    f" ({row['macs_ratio']:.3f}) held-out {row['heldout_acc']:.2%} test {row['test_acc']:.2%}",
                     flush=True,
                 )
                 name = f"sensitivity_metric-{a.model}" + (f"-{a.tag}" if a.tag else "") + ("-quick" if a.quick else "")

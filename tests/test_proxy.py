@@ -41,6 +41,19 @@ def test_batch_proxy_skips_recalibration_and_leaves_the_base_intact(ctx):
     assert ctx.proxy.evaluate(keep).accuracy >= 0  # the recalibrating proxy still works on the same base
 
 
+def test_a_training_split_evaluator_scores_images_none_of_its_calibration_uses(ctx):
+    cfg = replace(ctx.proxy.config, size=20, calib_images=16, batch_size=8)
+    ev = ProxyEvaluator(ctx.base.model, ctx.graph, ctx.base.data, ctx.base.runtime, cfg, split="train")
+    scored = torch.cat([x for x, _ in ev._eval]).flatten(1)
+    calib = torch.cat(ev.builder.calib).flatten(1)
+    train = ctx.base.data.train
+    assert ev.images == 20 and len(calib) == 16 and len(train) >= 36
+    assert not (torch.cdist(scored, calib) < 1e-6).any()  # no image is both
+    held = torch.cat([x for x, _ in ctx.proxy._eval]).flatten(1)
+    assert not (torch.cdist(scored, held) < 1e-6).any()  # nor a held-out one
+    assert 0.0 <= ev.evaluate(ctx.budget.keep(np.zeros(len(ctx.graph.units)))).accuracy <= 1.0
+
+
 def test_identity_names_the_bn_mode_only_when_it_is_not_the_default():
     assert "bn" not in proxy_identity(ProxyConfig())  # studies saved before the field existed still match
     assert proxy_identity(ProxyConfig(bn="batch"))["bn"] == "batch"

@@ -81,11 +81,17 @@ class ProxyEvaluator:
         runtime: Runtime,
         config: ProxyConfig = ProxyConfig(),
         skip: int = 0,
+        split: Literal["heldout", "train"] = "heldout",
     ) -> None:
         """``skip``: held-out images of the seeded draw passed over (a second proxy that skips the
-        first one's ``size`` images scores on images the first never saw)."""
+        first one's ``size`` images scores on images the first never saw). ``split="train"`` scores
+        on training images instead, drawn after the calibration images of the same draw (so none is
+        both): for measurements that rank units, never for the search's proxy."""
         self.model, self.graph, self.runtime, self.config = model, graph, runtime, config
-        held = data.heldout.subset(config.size, seed=config.seed, skip=skip)
+        if split == "train":
+            skip += config.build_config().calib_images
+        source = data.train if split == "train" else data.heldout
+        held = source.subset(config.size, seed=config.seed + (split == "train"), skip=skip)
         self._eval = list(batches(held, config.batch_size, device=runtime.device, channels_last=runtime.channels_last))
         self.images = sum(len(y) for _, y in self._eval)  # how many held-out images a policy is scored on
         self._fold = True  # False once torch.fx has failed to trace this base: not tried again each episode

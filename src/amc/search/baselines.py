@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -29,7 +30,7 @@ import numpy as np
 from amc.checkpoints import atomic_write_bytes
 from amc.policy import Policy
 from amc.progress import Progress
-from amc.proxy import proxy_identity
+from amc.proxy import ProxyEvaluator, proxy_identity
 from amc.pruning.budget import Budget
 from amc.pruning.criteria import filter_norms
 from amc.search.base import Searcher, SearchSession, register_searcher
@@ -43,6 +44,8 @@ __all__ = [
     "global_keep",
     "sensitivity_keep",
     "sensitivity_scan",
+    "scan_evaluator",
+    "ScanImages",
     "HEURISTICS",
     "HeuristicSearcher",
 ]
@@ -52,6 +55,21 @@ ScanMetric = Literal["accuracy", "loss"]
 # accuracy ties on (bench/sensitivity_metric.py: on ResNet-56 and MobileNetV2 at 0.3-0.7 of the MACs, better in
 # every cell, by up to 3 points on ResNet-56 and 6 on MobileNetV2); studies made by accuracy are not resumed
 SCAN_METRIC: ScanMetric = "loss"
+
+
+@dataclass(frozen=True)
+class ScanImages:
+    """Where the sensitivity scan scores its single-unit cuts: ``"proxy"``, the search's own proxy
+    images (held-out); ``"train"``, ``size`` training images of draw ``draw``, none of them a
+    calibration image. A training scan does not depend on the search's seed, so one scan of a base
+    serves every search, and it shares no image with the held-out split the policies are judged on."""
+
+    source: Literal["proxy", "train"] = "proxy"
+    size: int = 2000
+    draw: int = 0
+
+
+SCAN_IMAGES = ScanImages()
 
 
 def uniform_keep(ctx: SearchContext) -> np.ndarray:
@@ -101,9 +119,18 @@ def global_keep(ctx: SearchContext) -> np.ndarray:
     return b.fill(keep_after(lo) if b.fits(keep_after(lo)) else keep_after(hi))
 
 
-def _scan_file(ctx: SearchContext, levels: tuple[float, ...]) -> Path | None:
-    """Where the scan of this base, data, units, rounding and proxy is kept between processes (it
-    does not depend on the budget's target); None for a base without a checksum."""
+def scan_evaluator(ctx: SearchContext, images: ScanImages | None = None) -> ProxyEvaluator:
+    """What scores the scan's cuts (:class:`ScanImages`; default :data:`SCAN_IMAGES`)."""
+    images = images or SCAN_IMAGES
+    if images.source == "proxy":
+        return ctx.proxy
+    config = replace(ctx.proxy.config, size=images.size, seed=images.draw)
+    return ProxyEvaluator(ctx.base.model, ctx.graph, ctx.base.data, ctx.base.runtime, config, split="train")
+
+
+def _scan_file(ctx: SearchContext, levels: tuple[float, ...], scanner: ProxyEvaluator) -> Path | None:
+    """Where the scan of this base, data, units, rounding and scoring images is kept between
+    processes (it does not depend on the budget's target); None for a base without a checksum."""
     from amc.data import cache_dir
 
     base = getattr(ctx, "base", None)
@@ -114,7 +141,8 @@ def _scan_file(ctx: SearchContext, levels: tuple[float, ...]) -> Path | None:
         "checkpoint": base.checkpoint_sha256,
         "data": base.data.fingerprint,
         "units": [[name, int(c)] for name, c in zip(ctx.graph.names(), b.channels)],
-        "proxy": proxy_identity(ctx.proxy.config),
+        "proxy": proxy_identity(scanner.config),
+        **({"images": "train"} if scanner is not ctx.proxy else {}),
         "round_to": b.round_to,
         "max_sparsity": b.max_sparsity,
         "levels": list(levels),
@@ -129,24 +157,34 @@ def sensitivity_scan(
     levels: tuple[float, ...] = (0.25, 0.5, 0.75),
     progress: bool = True,
     metric: ScanMetric = "accuracy",
+    images: ScanImages | None = None,
 ) -> np.ndarray:
-    """Held-out proxy accuracy (or mean cross-entropy, ``metric="loss"``) with one unit pruned at
-    each level: shape ``(units, levels)``. One scan records both; it is kept in the cache
-    (``$AMC_CACHE/sensitivity``), so another budget, metric or process reuses it."""
-    path = _scan_file(ctx, levels)
+    """Accuracy (or mean cross-entropy, ``metric="loss"``) with one unit pruned at each level, on
+    the scan's images (:func:`scan_evaluator`): shape ``(units, levels)``. One scan records both;
+    it is kept in the cache (``$AMC_CACHE/sensitivity``), so another budget, metric or process
+    reuses it."""
+    return _cached_scan(ctx, scan_evaluator(ctx, images), levels, progress, metric)
+
+
+def _cached_scan(
+    ctx: SearchContext, scanner: ProxyEvaluator, levels: tuple[float, ...], progress: bool, metric: ScanMetric
+) -> np.ndarray:
+    path = _scan_file(ctx, levels, scanner)
     if path is not None and path.is_file():
         kept = json.loads(path.read_text())
         kept = kept if isinstance(kept, dict) else {"accuracy": kept}  # earlier caches: accuracy only
         if metric in kept:
             return np.asarray(kept[metric], dtype=np.float64)
-    scans = _scan(ctx, levels, progress)
+    scans = _scan(ctx, scanner, levels, progress)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, json.dumps({k: v.tolist() for k, v in scans.items()}).encode())
     return scans[metric]
 
 
-def _scan(ctx: SearchContext, levels: tuple[float, ...], progress: bool) -> dict[str, np.ndarray]:
+def _scan(
+    ctx: SearchContext, scanner: ProxyEvaluator, levels: tuple[float, ...], progress: bool
+) -> dict[str, np.ndarray]:
     b = ctx.budget
     n = len(b.channels)
     acc, loss = np.zeros((n, len(levels))), np.zeros((n, len(levels)))
@@ -155,7 +193,7 @@ def _scan(ctx: SearchContext, levels: tuple[float, ...], progress: bool) -> dict
         for j, s in enumerate(levels):
             sparsity = np.zeros(n)
             sparsity[i] = min(s, b.max_sparsity)
-            result = ctx.proxy.evaluate(b.keep(sparsity))
+            result = scanner.evaluate(b.keep(sparsity))
             acc[i, j], loss[i, j] = result.accuracy, result.loss
             bar.update(1)
     bar.close()
@@ -168,18 +206,20 @@ def sensitivity_keep(
     step: float = 0.05,
     progress: bool = True,
     metric: ScanMetric | None = None,
+    images: ScanImages | None = None,
 ) -> np.ndarray:
     """Greedy allocation on the interpolated sensitivity curves (see module docstring); ``metric``
-    (default :data:`SCAN_METRIC`): what a unit's cut costs, the proxy's accuracy drop or its
-    cross-entropy rise."""
+    (default :data:`SCAN_METRIC`): what a unit's cut costs, the accuracy drop or the cross-entropy
+    rise; ``images`` (default :data:`SCAN_IMAGES`): where it is measured."""
     metric = metric or SCAN_METRIC
     b = ctx.budget
     n = len(b.channels)
     curve_x = np.array((0.0, *levels))
-    unpruned = ctx.proxy.evaluate(b.keep(np.zeros(n)))
+    scanner = scan_evaluator(ctx, images)
+    unpruned = scanner.evaluate(b.keep(np.zeros(n)))
     sign = 1.0 if metric == "accuracy" else -1.0  # scores: higher is better
     base = sign * (unpruned.accuracy if metric == "accuracy" else unpruned.loss)
-    scan = sign * sensitivity_scan(ctx, levels, progress, metric)
+    scan = sign * _cached_scan(ctx, scanner, levels, progress, metric)
     curves = np.concatenate([np.full((n, 1), base), scan], axis=1)
 
     def drop(i: int, s: float) -> float:
