@@ -99,6 +99,16 @@ def test_a_sensitivity_study_is_not_resumed_under_the_other_scan_metric(ctx, tmp
         run_search(ctx, SearchRun(**{**base, "episodes": 3, "resume": True}))
 
 
+def test_a_sensitivity_study_is_not_resumed_with_its_scan_on_other_images(ctx, tmp_path, monkeypatch):
+    from amc.search import baselines
+
+    base = dict(method="sensitivity", runs_dir=tmp_path / "runs", out=tmp_path / "b.json", progress=False, study="s")
+    run_search(ctx, SearchRun(**base))  # scanned on the proxy's images, as every study before the choice
+    monkeypatch.setattr(baselines, "SCAN_IMAGES", baselines.ScanImages("train", size=20))
+    with pytest.raises(AmcError, match="other settings .*sensitivity_on"):
+        run_search(ctx, SearchRun(**{**base, "resume": True}))
+
+
 def test_heuristics_only_ddpg_uses_stay_out_of_other_studies(ctx, tmp_path):
     base = dict(method="random", runs_dir=tmp_path / "runs", out=tmp_path / "b.json", progress=False, study="r")
     run_search(ctx, SearchRun(episodes=2, **base))  # the runner's default heuristics, as amc compare passes them

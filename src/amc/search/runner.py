@@ -11,7 +11,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -101,12 +101,16 @@ def _ddpg_settings(run: SearchRun) -> dict[str, Any]:
 
 
 def _sensitivity_settings(run: SearchRun) -> dict[str, Any]:
-    """What the sensitivity policy spends its budget by, when the run uses that policy (as its method
-    or a reference) and it is not the proxy's accuracy, which every study before the choice was made
-    used (so those still resume, and none resumes under the other metric)."""
+    """What the sensitivity policy spends its budget by and where its scan scores the cuts, when the
+    run uses that policy (as its method or a reference) and they are not the proxy's accuracy on the
+    proxy's images, which every study before these choices was made with (so those still resume, and
+    none resumes under another choice)."""
     uses = run.method == "sensitivity" or (run.method == "ddpg" and "sensitivity" in run.reference)
-    metric = baselines.SCAN_METRIC
-    return {"sensitivity_by": metric} if uses and metric != "accuracy" else {}
+    metric, images = baselines.SCAN_METRIC, baselines.SCAN_IMAGES
+    return {
+        **({"sensitivity_by": metric} if uses and metric != "accuracy" else {}),
+        **({"sensitivity_on": asdict(images)} if uses and images != baselines.ScanImages() else {}),
+    }
 
 
 def _open(ctx: SearchContext, run: SearchRun, searcher: Searcher) -> tuple[Any, str]:
