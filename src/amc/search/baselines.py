@@ -60,9 +60,10 @@ SCAN_METRIC: ScanMetric = "loss"
 @dataclass(frozen=True)
 class ScanImages:
     """Where the sensitivity scan scores its single-unit cuts: ``"proxy"``, the search's own proxy
-    images (held-out); ``"train"``, ``size`` training images of draw ``draw``, none of them a
-    calibration image. A training scan does not depend on the search's seed, so one scan of a base
-    serves every search, and it shares no image with the held-out split the policies are judged on."""
+    images (held-out); ``"train"``, ``size`` training images of draw ``draw``, BatchNorm
+    recalibrated on ``size // 2`` others. A training scan does not depend on the search's seed, so
+    one scan of a base serves every search, and it shares no image with the held-out split the
+    policies are judged on."""
 
     source: Literal["proxy", "train"] = "proxy"
     size: int = 2000
@@ -124,7 +125,7 @@ def scan_evaluator(ctx: SearchContext, images: ScanImages | None = None) -> Prox
     images = images or SCAN_IMAGES
     if images.source == "proxy":
         return ctx.proxy
-    config = replace(ctx.proxy.config, size=images.size, seed=images.draw)
+    config = replace(ctx.proxy.config, size=images.size, calib_images=images.size // 2, seed=images.draw)
     return ProxyEvaluator(ctx.base.model, ctx.graph, ctx.base.data, ctx.base.runtime, config, split="train")
 
 
