@@ -274,16 +274,18 @@ def test_a_training_image_scan_is_kept_apart_and_leaves_the_proxy_alone(ctx, mon
     from amc.search.baselines import ScanImages, sensitivity_keep, sensitivity_scan
 
     monkeypatch.setenv("AMC_CACHE", str(tmp_path))
-    on_proxy = sensitivity_scan(ctx, progress=False, metric="loss")
+    one = (0.5,)  # one level: a scan of one cut per unit is enough here
+    on_proxy = sensitivity_scan(ctx, one, progress=False, metric="loss")
     before = ctx.proxy.evaluations
-    train = ScanImages("train", size=48, draw=1)
-    on_train = sensitivity_scan(ctx, progress=False, metric="loss", images=train)
+    train = ScanImages("train", size=24, draw=1)
+    on_train = sensitivity_scan(ctx, one, progress=False, metric="loss", images=train)
     assert ctx.proxy.evaluations == before  # scored by its own evaluator
     assert on_train.shape == on_proxy.shape and not np.allclose(on_train, on_proxy)
     assert len(list((tmp_path / "sensitivity").glob("*.json"))) == 2  # two scans, two cache files
-    other_draw = sensitivity_scan(ctx, progress=False, metric="loss", images=ScanImages("train", 48, 2))
+    other_draw = sensitivity_scan(ctx, one, progress=False, metric="loss", images=ScanImages("train", 24, 2))
     assert not np.allclose(other_draw, on_train)
-    assert ctx.budget.ratio(sensitivity_keep(ctx, progress=False, images=train)) <= ctx.budget.target + 1e-9
+    keep = sensitivity_keep(ctx, one, progress=False, images=train)
+    assert ctx.budget.ratio(keep) <= ctx.budget.target + 1e-9
 
 
 def test_the_scan_records_loss_too_and_an_accuracy_only_cache_is_rescanned_for_it(ctx, monkeypatch, tmp_path):
