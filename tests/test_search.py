@@ -257,9 +257,11 @@ def test_with_amc_projection_the_reference_heuristics_are_scored_but_do_not_cent
 
 
 def test_the_sensitivity_scan_is_cached_for_other_budgets_and_processes(ctx, monkeypatch, tmp_path):
+    from amc.search import baselines
     from amc.search.baselines import sensitivity_keep, sensitivity_scan
 
     monkeypatch.setenv("AMC_CACHE", str(tmp_path))
+    monkeypatch.setattr(baselines, "SCAN_IMAGES", baselines.ScanImages())  # the proxy counts the scan's cuts
     first = sensitivity_scan(ctx, progress=False)
     assert len(list((tmp_path / "sensitivity").glob("resnet20-*.json"))) == 1
     ctx.proxy._cache.clear()  # as in a new process
@@ -289,9 +291,11 @@ def test_a_training_image_scan_is_kept_apart_and_leaves_the_proxy_alone(ctx, mon
 
 
 def test_the_scan_records_loss_too_and_an_accuracy_only_cache_is_rescanned_for_it(ctx, monkeypatch, tmp_path):
+    from amc.search import baselines
     from amc.search.baselines import sensitivity_keep, sensitivity_scan
 
     monkeypatch.setenv("AMC_CACHE", str(tmp_path))
+    monkeypatch.setattr(baselines, "SCAN_IMAGES", baselines.ScanImages())  # the proxy counts the scan's cuts
     accuracy = sensitivity_scan(ctx, progress=False)
     loss = sensitivity_scan(ctx, progress=False, metric="loss")
     assert loss.shape == accuracy.shape and (loss > 0).all()

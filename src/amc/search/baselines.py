@@ -125,7 +125,9 @@ def scan_evaluator(ctx: SearchContext, images: ScanImages | None = None) -> Prox
     images = images or SCAN_IMAGES
     if images.source == "proxy":
         return ctx.proxy
-    config = replace(ctx.proxy.config, size=images.size, calib_images=images.size // 2, seed=images.draw)
+    n = len(ctx.base.data.train)  # a small training split: two thirds scored, the rest calibrates
+    size = min(images.size, 2 * n // 3)
+    config = replace(ctx.proxy.config, size=size, calib_images=min(size // 2, n - size), seed=images.draw)
     return ProxyEvaluator(ctx.base.model, ctx.graph, ctx.base.data, ctx.base.runtime, config, split="train")
 
 
