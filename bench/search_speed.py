@@ -29,6 +29,7 @@ from _common import RESULTS, base_checkpoint, data_spec, write_result  # noqa: E
 
 from amc.proxy import ProxyConfig  # noqa: E402
 from amc.runtime import Runtime  # noqa: E402
+from amc.search import baselines  # noqa: E402
 from amc.search import study as studies  # noqa: E402
 from amc.search.context import SearchSettings, build_context  # noqa: E402
 from amc.search.runner import SearchRun, run_search  # noqa: E402
@@ -165,6 +166,13 @@ def main() -> None:
                     help="noise decay per episode; none: decay to --sigma-final at the last episode")  # fmt: skip
     ap.add_argument("--reward", choices=["acc", "acc-flops", "loss"], help="episode reward (default: the runner's)")
     ap.add_argument("--critics", type=int, default=None, help="DDPG critics: 2 = TD3's twin critics")
+    ap.add_argument(
+        "--scan-train",
+        type=int,
+        default=None,
+        metavar="N",
+        help="scan the sensitivity reference on N training images (draw 0) instead of the proxy's",
+    )
     ap.add_argument("--resume", action="store_true", help="continue a stopped run with the same arguments")
     ap.add_argument("--quick", action="store_true", help="CI size: resnet20, 6 episodes, small proxy")
     ap.add_argument("--tag", default="", help="suffix of the result JSON's name")
@@ -175,6 +183,8 @@ def main() -> None:
     if a.quick:
         a.models, a.episodes, a.warmup, a.proxy_size, a.calib_images = ["resnet20"], 6, 2, 200, 100
     proxy = ProxyConfig(size=a.proxy_size, calib_images=a.calib_images, batch_size=a.batch_size, bn=a.proxy_bn)
+    if a.scan_train:  # an option of the library, not of a request: set for this process (studies record it)
+        baselines.SCAN_IMAGES = baselines.ScanImages("train", size=a.scan_train)
     search: dict = {k: getattr(a, k) for k in SEARCH_KEYS if getattr(a, k) is not None}
     if a.no_fill:
         search["fill"] = False
