@@ -71,3 +71,21 @@ def test_pickled_objects_need_explicit_trust(tmp_path, model):
         read_checkpoint(tmp_path / "legacy.pt")
     state, _ = read_checkpoint(tmp_path / "legacy.pt", trust=True)
     load_weights(build_model("resnet20"), state)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_atomic_writes_get_the_mode_open_would_give(tmp_path, umask):
+    """A policy or checkpoint written atomically is as readable as any file the user creates
+    (mkstemp alone makes it owner-only), and the umask still rules."""
+    import os
+
+    from amc.checkpoints import atomic_write_bytes
+
+    old = os.umask(umask)
+    try:
+        atomic_write_bytes(tmp_path / "best.json", b"{}")
+        (tmp_path / "plain.json").write_bytes(b"{}")
+    finally:
+        os.umask(old)
+    mode = (tmp_path / "best.json").stat().st_mode & 0o777
+    assert mode == (tmp_path / "plain.json").stat().st_mode & 0o777 == 0o666 & ~umask
