@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from amc.data import DataBundle, batches
-from amc.pruning.build import BuildConfig, NetworkBuilder
+from amc.pruning.build import BuildConfig, NetworkBuilder, training_draw
 from amc.pruning.recalibrate import use_batch_statistics
 from amc.pruning.units import UnitGraph
 from amc.runtime import Runtime
@@ -88,12 +88,14 @@ class ProxyEvaluator:
         on training images instead, drawn after the calibration images of the same draw (so none is
         both): for measurements that rank units, never for the search's proxy."""
         self.model, self.graph, self.runtime, self.config = model, graph, runtime, config
-        if split == "train":
-            skip += config.build_config().calib_images
-        source = data.train if split == "train" else data.heldout
-        held = source.subset(config.size, seed=config.seed + (split == "train"), skip=skip)
+        build = config.build_config()
+        held = (
+            training_draw(data, build, config.size, skip=skip + build.calib_images)
+            if split == "train"
+            else data.heldout.subset(config.size, seed=config.seed, skip=skip)
+        )
         self._eval = list(batches(held, config.batch_size, device=runtime.device, channels_last=runtime.channels_last))
-        self.images = sum(len(y) for _, y in self._eval)  # how many held-out images a policy is scored on
+        self.images = sum(len(y) for _, y in self._eval)  # how many images a policy is scored on
         self._fold = True  # False once torch.fx has failed to trace this base: not tried again each episode
         self.builder = NetworkBuilder(model, graph, data, runtime, config.build_config())
         self._cache: dict[tuple[int, ...], ProxyResult] = {}

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from amc.data import DataBundle, batches
+from amc.data import DataBundle, Split, batches
 from amc.pruning.criteria import channel_scores
 from amc.pruning.prune import kept_indices, prune_model
 from amc.pruning.recalibrate import recalibrate_bn
@@ -38,6 +38,12 @@ class BuildConfig:
     seed: int = 0
 
 
+def training_draw(data: DataBundle, config: BuildConfig, n: int, skip: int = 0) -> Split:
+    """``n`` training images of the draw BatchNorm calibration takes its first ``calib_images``
+    from; ``skip=config.calib_images`` gives images no calibration of ``config`` uses."""
+    return data.train.subset(n, seed=config.seed + 1, skip=skip)
+
+
 class NetworkBuilder:
     """Builds pruned networks of one base; what does not depend on the policy (criterion
     scores, calibration batches, Gram matrices) is computed once here."""
@@ -52,7 +58,7 @@ class NetworkBuilder:
     ) -> None:
         self.model, self.graph, self.runtime, self.config = model, graph, runtime, config
         rt = runtime
-        calib = data.train.subset(config.calib_images, seed=config.seed + 1) if config.calib_images else None
+        calib = training_draw(data, config, config.calib_images) if config.calib_images else None
         self.calib: list[torch.Tensor] = (
             [x for x, _ in batches(calib, config.batch_size, device=rt.device, channels_last=rt.channels_last)]
             if calib
