@@ -198,6 +198,11 @@ def main() -> None:
     rows = []
     for model, method, precision, seed in itertools.product(a.models, a.methods, a.precisions, a.seeds):
         tag = a.policy_tag + (f"-s{seed}" if len(a.seeds) > 1 else "")
+        kept = earlier.get((model, method, precision, seed))
+        if kept is not None and kept.get("episodes") == a.episodes:  # its row is written: that seed finished
+            rows.append(kept)
+            print(f"{model:<12} {method:<8} seed {seed}: finished by an earlier run, its row kept", flush=True)
+            continue
         r = one(model, method, precision, a.episodes, a.warmup, proxy, seed, tag, a.flops, search, a.resume)
         if r["episodes_before_resume"] >= a.episodes:  # finished by an earlier run: keep what that run measured
             r = earlier.get((model, method, r["precision"], seed), r)
