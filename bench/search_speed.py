@@ -98,6 +98,12 @@ def one(
     t1 = time.time()
     policy = run_search(ctx, run)
     wall = time.time() - t1
+    row = {"model": model, "method": method, "seed": seed, "target": target, "search": extra}
+    return row | _measures(ctx, policy, episodes, warmup, rt.precision, setup, wall, before)
+
+
+def _measures(ctx, policy, episodes: int, warmup: int, precision: str, setup: float, wall: float, before: int) -> dict:
+    """What one finished search measured: its times per stage, the best policy's proxy scores and memory."""
     n = max(ctx.proxy.evaluations, 1)
     per_evaluation = {k: v / n for k, v in ctx.proxy.totals.items()}
     # per episode: each stage's whole time (episodes, sensitivity scan, references) over the episodes;
@@ -107,12 +113,7 @@ def one(
     stages["other (agent, env, study, re-scoring)"] = per_episode - sum(stages.values())
     forward = stages.get("forward", 0) + stages.get("recalibrate", 0)
     return {
-        "model": model,
-        "method": method,
-        "seed": seed,
-        "target": target,
-        "search": extra,
-        "precision": rt.precision,
+        "precision": precision,
         "episodes": episodes,
         "warmup": warmup,
         "setup_seconds": round(setup, 2),
@@ -136,7 +137,7 @@ def one(
     }
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", default=["resnet56", "mobilenetv2"])
     ap.add_argument("--methods", nargs="+", default=["ddpg"])
@@ -182,9 +183,11 @@ def main() -> None:
     a = ap.parse_args()
     if a.quick:
         a.models, a.episodes, a.warmup, a.proxy_size, a.calib_images = ["resnet20"], 6, 2, 200, 100
-    proxy = ProxyConfig(size=a.proxy_size, calib_images=a.calib_images, batch_size=a.batch_size, bn=a.proxy_bn)
-    if a.scan_train:  # an option of the library, not of a request: set for this process (studies record it)
-        baselines.SCAN_IMAGES = baselines.ScanImages("train", size=a.scan_train)
+    return a
+
+
+def search_settings(a: argparse.Namespace) -> dict:
+    """The SearchRun settings the flags give (the runner's defaults for the rest)."""
     search: dict = {k: getattr(a, k) for k in SEARCH_KEYS if getattr(a, k) is not None}
     if a.no_fill:
         search["fill"] = False
@@ -193,6 +196,15 @@ def main() -> None:
     for k in ("demos", "reference"):  # --reference with no name: none (the default scores three)
         if k in search:
             search[k] = tuple(search[k])
+    return search
+
+
+def main() -> None:
+    a = parse_args()
+    proxy = ProxyConfig(size=a.proxy_size, calib_images=a.calib_images, batch_size=a.batch_size, bn=a.proxy_bn)
+    if a.scan_train:  # an option of the library, not of a request: set for this process (studies record it)
+        baselines.SCAN_IMAGES = baselines.ScanImages("train", size=a.scan_train)
+    search = search_settings(a)
     name = "search_speed" + ("-quick" if a.quick else "") + (f"-{a.tag}" if a.tag else "")
     earlier = earlier_rows(name) if a.resume else {}
     rows = []
