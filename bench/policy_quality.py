@@ -111,7 +111,7 @@ def measure(name: str, net: nn.Module, ctx, calib: list, args) -> dict:
     return row
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="resnet56")
     ap.add_argument("--flops", type=float, default=0.5)
@@ -142,6 +142,42 @@ def main() -> None:
     if a.quick:
         a.model, a.finetune_epochs, a.latency_seconds, a.calib_images = "resnet20", 0.02, 0.05, 100
         a.methods = ["uniform", "global", "tp-global-l1"]
+    return a
+
+
+def unpruned(ctx, rt: Runtime, latency_seconds: float) -> dict:
+    """The base's held-out and test accuracy and its latency at batch 1 and 64."""
+    return {
+        "heldout_acc": evaluate(ctx.base.model, ctx.base.data.heldout, rt),
+        "test_acc": evaluate(ctx.base.model, ctx.base.data.test, rt),
+        **{
+            f"latency_b{bs}_ms": 1e3 * measure_latency(ctx.base.model, rt, bs, ctx.graph.input_size, latency_seconds)
+            for bs in (1, 64)
+        },
+    }
+
+
+def pruned_net(method: str, extra: dict[str, str], ctx, proxy: NetworkBuilder, a, precision: str) -> nn.Module | None:
+    """The network of one row: a policy file, a Torch-Pruning pruner, a heuristic, or a search's saved best
+    (None, with a message, when that search has not been run)."""
+    if method in extra:
+        return proxy.build(policy_keep(load_policy(extra[method]), ctx.graph))
+    if method.startswith("tp-"):
+        _, scope, imp = method.split("-")
+        return torch_pruning_net(ctx, imp, scope == "global", a.flops)
+    if method == "sensitivity":
+        return proxy.build(baselines.sensitivity_keep(ctx, progress=False))
+    if method in baselines.HEURISTICS:
+        return proxy.build(baselines.HEURISTICS[method](ctx))
+    path = RESULTS / "policies" / f"{a.model}-{method}-{precision}.json"
+    if not path.exists():
+        print(f"{method:<22} skipped: no {path} (run bench/search_speed.py --methods {method})")
+        return None
+    return proxy.build(policy_keep(load_policy(path), ctx.graph))
+
+
+def main() -> None:
+    a = parse_args()
     rt = Runtime.create("auto", a.precision)
     ctx = build_context(
         SearchSettings(
@@ -152,14 +188,7 @@ def main() -> None:
     proxy = NetworkBuilder(ctx.base.model, ctx.graph, ctx.base.data, rt, BuildConfig(calib_images=a.calib_images))
     calib = proxy.calib
     t0 = time.time()
-    base = {
-        "heldout_acc": evaluate(ctx.base.model, ctx.base.data.heldout, rt),
-        "test_acc": evaluate(ctx.base.model, ctx.base.data.test, rt),
-        **{
-            f"latency_b{bs}_ms": 1e3 * measure_latency(ctx.base.model, rt, bs, ctx.graph.input_size, a.latency_seconds)
-            for bs in (1, 64)
-        },
-    }
+    base = unpruned(ctx, rt, a.latency_seconds)
     print(
         f"{'unpruned':<22} held-out {base['heldout_acc']:.2%} test {base['test_acc']:.2%} | "
         f"b1 {base['latency_b1_ms']:.2f} ms b64 {base['latency_b64_ms']:.1f} ms",
@@ -169,21 +198,9 @@ def main() -> None:
     name = f"policy_quality-{a.model}" + ("-quick" if a.quick else "") + (f"-{a.tag}" if a.tag else "")
     extra = dict(item.split("=", 1) for item in a.policies)
     for method in [*a.methods, *extra]:
-        if method in extra:
-            net = proxy.build(policy_keep(load_policy(extra[method]), ctx.graph))
-        elif method.startswith("tp-"):
-            _, scope, imp = method.split("-")
-            net = torch_pruning_net(ctx, imp, scope == "global", a.flops)
-        elif method == "sensitivity":
-            net = proxy.build(baselines.sensitivity_keep(ctx, progress=False))
-        elif method in baselines.HEURISTICS:
-            net = proxy.build(baselines.HEURISTICS[method](ctx))
-        else:
-            path = RESULTS / "policies" / f"{a.model}-{method}-{rt.precision}.json"
-            if not path.exists():
-                print(f"{method:<22} skipped: no {path} (run bench/search_speed.py --methods {method})")
-                continue
-            net = proxy.build(policy_keep(load_policy(path), ctx.graph))
+        net = pruned_net(method, extra, ctx, proxy, a, rt.precision)
+        if net is None:
+            continue
         row = measure(method, net, ctx, calib, a)
         row["speedup_b1"] = base["latency_b1_ms"] / row["latency_b1_ms"]
         row["speedup_b64"] = base["latency_b64_ms"] / row["latency_b64_ms"]

@@ -34,6 +34,27 @@ def per_episode_stages(row: dict) -> dict[str, float]:
     return stages | {"other": row["seconds_per_episode"] - sum(stages.values())}
 
 
+SPEED_COLUMNS = [
+    ("model", "model", ""),
+    ("method", "method", ""),
+    ("precision", "precision", ""),
+    ("episodes", "episodes", ""),
+    ("seed", "seed", ""),
+    ("minutes_cell", "minutes", ""),
+    ("episodes_per_minute", "ep/min", ".1f"),
+    ("seconds_per_episode", "s/episode", ".3f"),
+    ("t_prune", "prune s", ".3f"),
+    ("t_reconstruct", "reconstruct s", ".4f"),
+    ("t_recalibrate", "BN recal s", ".3f"),
+    ("t_forward", "forward s", ".3f"),
+    ("t_other", "other s", ".3f"),
+    ("episode_over_forward_ratio", "episode / forward", ".2f"),
+    ("share_outside_forward", "outside forward", ".0%"),
+    ("peak_rss_gib", "peak RSS GiB", ".2f"),
+    ("best_heldout_proxy_acc", "best held-out proxy", ".2%"),
+]
+
+
 def search_speed() -> None:
     rows = []
     for name in (
@@ -78,30 +99,7 @@ def search_speed() -> None:
             row["share_outside_forward"] = 1 - model_seconds / row["seconds_per_episode"]
             resumed = row.get("episodes_before_resume", 0)  # then the minutes cover this process only
             row["minutes_cell"] = f"{row['minutes']:.2f}" + (f" (resumed at {resumed})" if resumed else "")
-        print(
-            markdown_table(
-                r["rows"],
-                [
-                    ("model", "model", ""),
-                    ("method", "method", ""),
-                    ("precision", "precision", ""),
-                    ("episodes", "episodes", ""),
-                    ("seed", "seed", ""),
-                    ("minutes_cell", "minutes", ""),
-                    ("episodes_per_minute", "ep/min", ".1f"),
-                    ("seconds_per_episode", "s/episode", ".3f"),
-                    ("t_prune", "prune s", ".3f"),
-                    ("t_reconstruct", "reconstruct s", ".4f"),
-                    ("t_recalibrate", "BN recal s", ".3f"),
-                    ("t_forward", "forward s", ".3f"),
-                    ("t_other", "other s", ".3f"),
-                    ("episode_over_forward_ratio", "episode / forward", ".2f"),
-                    ("share_outside_forward", "outside forward", ".0%"),
-                    ("peak_rss_gib", "peak RSS GiB", ".2f"),
-                    ("best_heldout_proxy_acc", "best held-out proxy", ".2%"),
-                ],
-            )
-        )
+        print(markdown_table(r["rows"], SPEED_COLUMNS))
         for row in r["rows"]:  # what the measurement cannot say itself (added by hand, with the reason)
             if row.get("note"):
                 print(f"\n{row['model']} {row['method']} seed {row.get('seed', 0)}: {row['note']}")
