@@ -48,7 +48,7 @@ def random_policies(ctx, n: int, seed: int) -> list[np.ndarray]:
     return out
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="resnet56")
     ap.add_argument("--policies", type=int, default=10)
@@ -61,64 +61,56 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
     if a.quick:
-        a.model, a.policies, a.rank_policies, a.finetune_epochs, a.sizes, a.calib, a.truth_calib = (
-            "resnet20",
-            3,
-            3,
-            0.02,
-            [200],
-            [0, 100],
-            100,
-        )
-    rt = Runtime.create("auto", "auto")
-    settings = SearchSettings(
-        model=a.model, data=data_spec(), checkpoint=str(base_checkpoint(a.model)), target=0.5, allow_train=False
-    )
-    ctx = build_context(settings, rt)
-    data = ctx.base.data
-    t0 = time.time()
+        a.model, a.policies, a.rank_policies, a.finetune_epochs = "resnet20", 3, 3, 0.02
+        a.sizes, a.calib, a.truth_calib = [200], [0, 100], 100
+    return a
 
-    # 1. bf16 vs fp32 ranking of the same policies with the default proxy (bf16 only where it is native:
-    # an emulated bf16 is several times slower than fp32 and is never what the search runs)
+
+def precision_ranking(ctx, rt: Runtime, rank_pols: list) -> tuple[dict, float | None]:
+    """The default proxy's scores of the same policies in bf16 and fp32, and their Spearman (bf16 only where it is
+    native: an emulated bf16 is several times slower than fp32 and is never what the search runs)."""
     ranking = {}
-    rank_pols = random_policies(ctx, a.rank_policies, a.seed)
     native_bf16 = cpu_has_bf16() if rt.device.type == "cpu" else torch.cuda.is_bf16_supported()
     for precision in ("bf16", "fp32") if native_bf16 else ("fp32",):
         prt = Runtime.create("auto", precision)
-        ev = ProxyEvaluator(ctx.base.model, ctx.graph, data, prt, ctx.settings.proxy)
+        ev = ProxyEvaluator(ctx.base.model, ctx.graph, ctx.base.data, prt, ctx.settings.proxy)
         ranking[prt.precision] = [ev.evaluate(k).accuracy for k in rank_pols]
-    rho_prec = spearmanr(ranking.get("bf16", []), ranking["fp32"]).statistic if "bf16" in ranking else None
-    print(f"bf16 vs fp32 proxy ranking over {len(rank_pols)} policies: Spearman {rho_prec}", flush=True)
+    rho = spearmanr(ranking.get("bf16", []), ranking["fp32"]).statistic if "bf16" in ranking else None
+    print(f"bf16 vs fp32 proxy ranking over {len(rank_pols)} policies: Spearman {rho}", flush=True)
+    return ranking, rho
 
-    # 2. proxy settings vs accuracy after fine-tuning
-    pols = rank_pols[: a.policies]
-    configs = [ProxyConfig(size=s, calib_images=c) for s in a.sizes for c in a.calib]
-    proxy_scores = {}
-    for cfg in configs:
-        ev = ProxyEvaluator(ctx.base.model, ctx.graph, data, rt, cfg)
+
+def settings_scores(ctx, rt: Runtime, pols: list, a: argparse.Namespace) -> dict[str, dict]:
+    """Each proxy setting's scores of the policies, and its seconds per policy."""
+    scores = {}
+    for cfg in (ProxyConfig(size=s, calib_images=c) for s in a.sizes for c in a.calib):
+        ev = ProxyEvaluator(ctx.base.model, ctx.graph, ctx.base.data, rt, cfg)
         start = time.time()
-        proxy_scores[f"size{cfg.size}-calib{cfg.calib_images}"] = {
+        scores[f"size{cfg.size}-calib{cfg.calib_images}"] = {
             "acc": [ev.evaluate(k).accuracy for k in pols],
             "seconds_per_policy": (time.time() - start) / len(pols),
         }
-    truth_held, truth_test = [], []
+    return scores
+
+
+def finetuned_truth(ctx, rt: Runtime, pols: list, a: argparse.Namespace) -> tuple[list[float], list[float]]:
+    """Held-out and test accuracy of each policy after BN recalibration and a short fine-tuning."""
+    data, held, test = ctx.base.data, [], []
     builder = NetworkBuilder(ctx.base.model, ctx.graph, data, rt, BuildConfig(calib_images=a.truth_calib))
     for i, keep in enumerate(pols):
         net = builder.build(keep)
-        train(
-            net,
-            data.train,
-            rt,
-            TrainConfig(epochs=a.finetune_epochs, lr=0.01, schedule="cosine", seed=i),
-            desc=f"fine-tune {i + 1}/{len(pols)}",
-        )
-        truth_held.append(evaluate(net, data.heldout, rt))
-        truth_test.append(evaluate(net, data.test, rt))
+        config = TrainConfig(epochs=a.finetune_epochs, lr=0.01, schedule="cosine", seed=i)
+        train(net, data.train, rt, config, desc=f"fine-tune {i + 1}/{len(pols)}")
+        held.append(evaluate(net, data.heldout, rt))
+        test.append(evaluate(net, data.test, rt))
         print(
-            f"policy {i}: macs {ctx.budget.ratio(keep):.3f} fine-tuned held-out {truth_held[-1]:.4f} "
-            f"test {truth_test[-1]:.4f}",
+            f"policy {i}: macs {ctx.budget.ratio(keep):.3f} fine-tuned held-out {held[-1]:.4f} test {test[-1]:.4f}",
             flush=True,
         )
+    return held, test
+
+
+def fidelity_rows(proxy_scores: dict[str, dict], truth_held: list[float], truth_test: list[float]) -> list[dict]:
     rows = []
     for name, s in proxy_scores.items():
         rows.append(
@@ -134,13 +126,29 @@ def main() -> None:
             f"{name:<22} {rows[-1]['seconds_per_policy']:6.2f} s/policy  Spearman vs fine-tuned test "
             f"{rows[-1]['spearman_vs_finetuned_test']:.3f}  held-out {rows[-1]['spearman_vs_finetuned_heldout']:.3f}"
         )
+    return rows
+
+
+def main() -> None:
+    a = parse_args()
+    rt = Runtime.create("auto", "auto")
+    settings = SearchSettings(
+        model=a.model, data=data_spec(), checkpoint=str(base_checkpoint(a.model)), target=0.5, allow_train=False
+    )
+    ctx = build_context(settings, rt)
+    t0 = time.time()
+    rank_pols = random_policies(ctx, a.rank_policies, a.seed)
+    ranking, rho_prec = precision_ranking(ctx, rt, rank_pols)  # 1. bf16 vs fp32 ranking
+    pols = rank_pols[: a.policies]  # 2. proxy settings vs accuracy after fine-tuning
+    proxy_scores = settings_scores(ctx, rt, pols, a)
+    truth_held, truth_test = finetuned_truth(ctx, rt, pols, a)
     write_result(
         "proxy_fidelity" + ("-quick" if a.quick else f"-{a.model}"),
         {
             "args": vars(a),
             "precision_ranking": {"spearman_bf16_vs_fp32": rho_prec, "scores": ranking},
             "finetuned": {"heldout": truth_held, "test": truth_test, "macs_ratio": [ctx.budget.ratio(k) for k in pols]},
-            "rows": rows,
+            "rows": fidelity_rows(proxy_scores, truth_held, truth_test),
             "seconds": round(time.time() - t0, 1),
         },
     )

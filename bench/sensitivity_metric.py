@@ -37,7 +37,7 @@ from amc.search.context import SearchSettings, build_context  # noqa: E402
 from amc.training import evaluate  # noqa: E402
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="resnet56")
     ap.add_argument("--flops", type=float, nargs="+", default=[0.3, 0.5, 0.7])
@@ -57,54 +57,56 @@ def main() -> None:
     a = ap.parse_args()
     if a.quick:
         a.model, a.flops, a.sizes, a.calib_images = "resnet20", [0.5], [200], 200
+    return a
+
+
+def measured_rows(ctx, rt: Runtime, a: argparse.Namespace, images: baselines.ScanImages, scan_seconds: float) -> list:
+    """One row per metric: the sensitivity policy that metric spends the budget by, measured."""
+    builder = NetworkBuilder(ctx.base.model, ctx.graph, ctx.base.data, rt, BuildConfig(calib_images=a.calib_images))
+    rows = []
+    for metric in a.metrics:
+        keep = baselines.sensitivity_keep(ctx, progress=False, metric=metric, images=images)
+        net = builder.build(keep)
+        row = {
+            "model": a.model,
+            "proxy_size": images.size,
+            "seed": images.draw,
+            "scan_images": images.source,
+            "metric": metric,
+            "target": ctx.settings.target,
+            "macs_ratio": count_macs(net, ctx.graph.input_size) / ctx.graph.base_macs,
+            "heldout_acc": evaluate(net, ctx.base.data.heldout, rt),
+            "test_acc": evaluate(net, ctx.base.data.test, rt),
+            "scan_seconds": round(scan_seconds, 1),
+            "keep": [int(k) for k in keep],
+        }
+        rows.append(row)
+        print(
+            f"{a.model} {images.source:<5} {images.size:>5} seed {images.draw} {metric:<8} MACs {row['target']:.2f}"
+            f" ({row['macs_ratio']:.3f}) held-out {row['heldout_acc']:.2%} test {row['test_acc']:.2%}",
+            flush=True,
+        )
+    return rows
+
+
+def main() -> None:
+    a = parse_args()
     rt = Runtime.create("auto", "auto")
     rows: list[dict] = []
     t0 = time.time()
+    name = f"sensitivity_metric-{a.model}" + (f"-{a.tag}" if a.tag else "") + ("-quick" if a.quick else "")
     for size, seed, source in itertools.product(a.sizes, a.seeds, a.scan_images):
         proxy = ProxyConfig(size=size, calib_images=size // 2, seed=seed)
         images = baselines.ScanImages(source, size=size, draw=seed)
         for target in a.flops:
-            settings = SearchSettings(
-                model=a.model,
-                data=data_spec(),
-                checkpoint=str(base_checkpoint(a.model)),
-                target=target,
-                proxy=proxy,
-                seed=seed,
-                allow_train=False,
-            )
+            settings = SearchSettings(model=a.model, data=data_spec(), checkpoint=str(base_checkpoint(a.model)),
+                                      target=target, proxy=proxy, seed=seed, allow_train=False)  # fmt: skip
             ctx = build_context(settings, rt)
             started = time.time()
-            # cached after the first target
-            baselines.sensitivity_scan(ctx, progress=sys.stderr.isatty(), images=images)
-            scan_seconds = time.time() - started
-            measured = BuildConfig(calib_images=a.calib_images)
-            builder = NetworkBuilder(ctx.base.model, ctx.graph, ctx.base.data, rt, measured)
-            for metric in a.metrics:
-                keep = baselines.sensitivity_keep(ctx, progress=False, metric=metric, images=images)
-                net = builder.build(keep)
-                row = {
-                    "model": a.model,
-                    "proxy_size": size,
-                    "seed": seed,
-                    "scan_images": source,
-                    "metric": metric,
-                    "target": target,
-                    "macs_ratio": count_macs(net, ctx.graph.input_size) / ctx.graph.base_macs,
-                    "heldout_acc": evaluate(net, ctx.base.data.heldout, rt),
-                    "test_acc": evaluate(net, ctx.base.data.test, rt),
-                    "scan_seconds": round(scan_seconds, 1),
-                    "keep": [int(k) for k in keep],
-                }
-                rows.append(row)
-                print(
-                    f"{a.model} {source:<5} {size:>5} seed {seed} {metric:<8} MACs {target:.2f}"
-                    f" ({row['macs_ratio']:.3f}) held-out {row['heldout_acc']:.2%} test {row['test_acc']:.2%}",
-                    flush=True,
-                )
-                name = f"sensitivity_metric-{a.model}" + (f"-{a.tag}" if a.tag else "") + ("-quick" if a.quick else "")
-                write_result(name, {"args": vars(a), "precision": rt.precision, "rows": rows,
-                                    "seconds": round(time.time() - t0, 1)})  # fmt: skip
+            baselines.sensitivity_scan(ctx, progress=sys.stderr.isatty(), images=images)  # cached after the 1st target
+            rows += measured_rows(ctx, rt, a, images, time.time() - started)
+            write_result(name, {"args": vars(a), "precision": rt.precision, "rows": rows,
+                                "seconds": round(time.time() - t0, 1)})  # fmt: skip
 
 
 if __name__ == "__main__":
