@@ -101,8 +101,8 @@ def current_default() -> None:
     print(
         "\nThe default since: the sensitivity reference spends its budget by the proxy's cross-entropy; DDPG"
         " measured again (no fine-tuning, fp32), seed 0 beside its reference, then the seeds; ResNet-18 starting"
-        " from Torch-Pruning's L1 pruners as well; then ResNet-56 with the reference scanned on 2,000 training"
-        " images:"
+        " from Torch-Pruning's L1 pruners as well; then ResNet-56 and MobileNetV2 with the"
+        " reference scanned on 2,000 training images:"
     )
     for name in (
         "mobilenetv2-f05-loss-s0",
@@ -115,6 +115,8 @@ def current_default() -> None:
         "resnet56-f05-rloss-s0",
         "mobilenetv2-f05-rloss-s0",
         "resnet56-f05-trainscan",
+        "mobilenetv2-f05-trainscan-s0",
+        "mobilenetv2-f05-trainscan-seeds",
     ):
         quality(name)
     print("\n### Does the held-out split rank policies as the test split does? (`bench/heldout_agreement.py`)")

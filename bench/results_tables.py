@@ -84,6 +84,8 @@ def search_speed() -> None:
         "search_speed-vgg19-f05-loss",
         "search_speed-r56-f05-rloss-s0",
         "search_speed-r56-f05-trainscan",
+        "search_speed-mnv2-f05-trainscan-s0",
+        "search_speed-mnv2-f05-trainscan-seeds",
         "search_speed-mnv2-f05-rloss-s0",
     ):
         r = load(name)
