@@ -172,7 +172,7 @@ def parse_args() -> argparse.Namespace:
         type=int,
         default=None,
         metavar="N",
-        help="scan the sensitivity reference on N training images (draw 0) instead of the proxy's",
+        help="scan the sensitivity reference on N training images (draw 0); 0: the proxy's images (default 2,000)",
     )
     ap.add_argument("--resume", action="store_true", help="continue a stopped run with the same arguments")
     ap.add_argument("--quick", action="store_true", help="CI size: resnet20, 6 episodes, small proxy")
@@ -202,8 +202,9 @@ def search_settings(a: argparse.Namespace) -> dict:
 def main() -> None:
     a = parse_args()
     proxy = ProxyConfig(size=a.proxy_size, calib_images=a.calib_images, batch_size=a.batch_size, bn=a.proxy_bn)
-    if a.scan_train:  # an option of the library, not of a request: set for this process (studies record it)
-        baselines.SCAN_IMAGES = baselines.ScanImages("train", size=a.scan_train)
+    if a.scan_train is not None:  # an option of the library, not of a request: set for this process (studies record it)
+        train = baselines.ScanImages("train", size=a.scan_train)
+        baselines.SCAN_IMAGES = train if a.scan_train else baselines.ScanImages("proxy")
     search = search_settings(a)
     name = "search_speed" + ("-quick" if a.quick else "") + (f"-{a.tag}" if a.tag else "")
     earlier = earlier_rows(name) if a.resume else {}

@@ -131,7 +131,7 @@ def test_sensitivity_baseline_meets_tight_budgets_on_small_units(target):
     from types import SimpleNamespace
 
     from amc.proxy import ProxyResult
-    from amc.search.baselines import sensitivity_keep
+    from amc.search.baselines import ScanImages, sensitivity_keep
 
     model, graph = _graph("resnet56")
     budget = Budget(graph, target)
@@ -143,5 +143,5 @@ def test_sensitivity_baseline_meets_tight_budgets_on_small_units(target):
 
     ctx = SimpleNamespace(budget=budget, graph=graph, proxy=SimpleNamespace(evaluate=evaluate))
     for metric in ("accuracy", "loss"):
-        ratio = budget.ratio(sensitivity_keep(ctx, progress=False, metric=metric))
+        ratio = budget.ratio(sensitivity_keep(ctx, progress=False, metric=metric, images=ScanImages("proxy")))
         assert target - 0.02 <= ratio <= target, metric
