@@ -41,6 +41,7 @@ SPEED_COLUMNS = [
     ("episodes", "episodes", ""),
     ("seed", "seed", ""),
     ("minutes_cell", "minutes", ""),
+    ("scan_seconds", "scan s (before; - : in other)", ".0f"),
     ("episodes_per_minute", "ep/min", ".1f"),
     ("seconds_per_episode", "s/episode", ".3f"),
     ("t_prune", "prune s", ".3f"),

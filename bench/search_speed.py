@@ -95,11 +95,25 @@ def one(
         **extra,
     )
     before = _episodes_done(run.study, run.runs_dir)
+    scan = _scan_first(ctx, run)
     t1 = time.time()
     policy = run_search(ctx, run)
     wall = time.time() - t1
-    row = {"model": model, "method": method, "seed": seed, "target": target, "search": extra}
+    row = {"model": model, "method": method, "seed": seed, "target": target, "search": extra, "scan_seconds": scan}
     return row | _measures(ctx, policy, episodes, warmup, rt.precision, setup, wall, before)
+
+
+def _scan_first(ctx, run: SearchRun) -> float:
+    """Seconds of the sensitivity scan when the search uses that policy (0 when none, a few when cached):
+    run before the search, so its time is not counted as the agent's (a training-image scan has its own
+    evaluator, outside the proxy's stage totals) and is reported once, apart from the per-episode figures."""
+    if not (run.method == "sensitivity" or (run.method == "ddpg" and "sensitivity" in run.reference)):
+        return 0.0
+    t0 = time.time()
+    baselines.sensitivity_scan(ctx, progress=sys.stderr.isatty(), metric=baselines.SCAN_METRIC)
+    ctx.proxy.totals.clear()  # a scan on the proxy's own images: its evaluations are not the search's
+    ctx.proxy.evaluations = 0
+    return round(time.time() - t0, 1)
 
 
 def _measures(ctx, policy, episodes: int, warmup: int, precision: str, setup: float, wall: float, before: int) -> dict:
@@ -110,7 +124,7 @@ def _measures(ctx, policy, episodes: int, warmup: int, precision: str, setup: fl
     # the rest is the agent, environment, study and the final re-scoring
     stages = {k: v / episodes for k, v in ctx.proxy.totals.items()}
     per_episode = wall / episodes
-    stages["other (agent, env, study, re-scoring)"] = per_episode - sum(stages.values())
+    stages["other (agent, env, study, re-scoring)"] = per_episode - sum(stages.values())  # the scan ran before
     forward = stages.get("forward", 0) + stages.get("recalibrate", 0)
     return {
         "precision": precision,
