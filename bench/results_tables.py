@@ -41,7 +41,7 @@ SPEED_COLUMNS = [
     ("episodes", "episodes", ""),
     ("seed", "seed", ""),
     ("minutes_cell", "minutes", ""),
-    ("scan_seconds", "scan s (before; - : in other)", ".0f"),
+    ("scan_seconds", "scan s", ".0f"),
     ("episodes_per_minute", "ep/min", ".1f"),
     ("seconds_per_episode", "s/episode", ".3f"),
     ("t_prune", "prune s", ".3f"),
@@ -88,6 +88,13 @@ def search_speed() -> None:
         "search_speed-mnv2-f05-trainscan-s0",
         "search_speed-mnv2-f05-trainscan-seeds",
         "search_speed-mnv2-f05-rloss-s0",
+        "search_speed-vgg19-f05-trainscan",
+        "search_speed-r18-f05-trainscan",
+        "search_speed-r56-f05-trainscan-xeon",
+        "search_speed-r56-f03-trainscan-s0",
+        "search_speed-r56-f07-trainscan-s0",
+        "search_speed-mnv2-f03-trainscan-s0",
+        "search_speed-mnv2-f07-trainscan-s0",
     ):
         r = load(name)
         if r is None:
