@@ -53,11 +53,15 @@ def test_the_search_returns_the_best_candidate_on_unseen_images_and_resumes(smal
     assert m["rescore_images"] == len(ctx.base.data.heldout) - 3 > 0
     rows = m["rescored"]
     folder = tmp_path / "runs" / m["study"]
-    reference = json.loads((folder / "reference.json").read_text())["keep"]
+    recorded = json.loads((folder / "reference.json").read_text())
     study = optuna.load_study(study_name=m["study"], storage=open_storage(None, tmp_path / "runs"))
     keeps = {t.number: t.user_attrs["keep"] for t in study.trials}
-    assert reference in [keeps[r["trial"]] for r in rows]  # the reference is always a candidate
-    assert 2 <= len(rows) <= 4
+    rescored = [keeps[r["trial"]] for r in rows]
+    assert recorded["keep"] == recorded["candidates"][recorded["heuristic"]]
+    assert set(recorded["candidates"]) == {"uniform", "global"}
+    for keep in recorded["candidates"].values():  # the reference and the heuristic it beat: always candidates
+        assert keep in rescored
+    assert 2 <= len(rows) <= 5
     best = max(rows, key=lambda r: (r["rescore_acc"], -r["trial"]))
     assert m["best_trial"] == best["trial"] and m["heldout_rescore_acc"] == best["rescore_acc"]
     chosen = study.trials[m["best_trial"]].user_attrs["sparsity"]
@@ -69,6 +73,18 @@ def test_the_search_returns_the_best_candidate_on_unseen_images_and_resumes(smal
     monkeypatch.setattr(ProxyEvaluator, "evaluate", refuse)
     again = run_search(ctx, SearchRun(episodes=6, resume=True, **base))
     assert again.metrics["rescored"] == rows and again.metrics["best_trial"] == m["best_trial"]
+
+
+def test_every_heuristic_the_reference_was_chosen_from_is_rescored(small_proxy_ctx, tmp_path):
+    """With one best candidate, the heuristic that lost to the reference on the proxy is still re-scored
+    (the proxy's choice between them is as noisy as between the search's own policies)."""
+    run = SearchRun(method="ddpg", episodes=4, warmup=2, projection="spread", reference=("uniform", "global"),
+                    rescore=1, runs_dir=tmp_path, out=tmp_path / "best.json", progress=False)  # fmt: skip
+    m = run_search(small_proxy_ctx, run).metrics
+    recorded = json.loads((tmp_path / m["study"] / "reference.json").read_text())
+    study = optuna.load_study(study_name=m["study"], storage=open_storage(None, tmp_path))
+    rescored = [study.trials[r["trial"]].user_attrs["keep"] for r in m["rescored"]]
+    assert all(keep in rescored for keep in recorded["candidates"].values())
 
 
 def test_rescoring_without_images_left_warns_and_keeps_the_proxy_choice(ctx, tmp_path):

@@ -34,23 +34,26 @@ def demonstrations(session: SearchSession, names: tuple[str, ...]) -> list[np.nd
 def reference_policy(session: SearchSession, names: tuple[str, ...]) -> np.ndarray:
     """The per-unit sparsities of the best of the named heuristics on the proxy: each is scored
     and recorded as one of the search's episodes (so the search can only return something at
-    least as good), and the choice is kept in the study's folder, so a resumed search centres
-    its actions on the same policy without scoring them again."""
+    least as good), and the choice is kept in the study's folder with every candidate's kept
+    channels (all are re-scored at the end: the proxy's choice between them is noisy too), so a
+    resumed search centres its actions on the same policy without scoring them again."""
     from amc.search.baselines import HEURISTICS
 
     path = session.folder / REFERENCE_FILE
     if path.is_file():
         return np.asarray(json.loads(path.read_text())["sparsity"], dtype=np.float64)
     best: tuple[float, str, Episode] | None = None
+    scored: dict[str, list[int]] = {}
     for name in names:
         episode = session.score(HEURISTICS[name](session.ctx))
         session.record(episode)
+        scored[name] = [int(k) for k in episode.keep]
         if best is None or episode.accuracy > best[0]:
             best = (episode.accuracy, name, episode)
     assert best is not None
     sparsity = np.asarray(best[2].sparsity, dtype=np.float64)
-    keep = [int(k) for k in best[2].keep]
-    record = {"heuristic": best[1], "proxy_accuracy": best[0], "sparsity": sparsity.tolist(), "keep": keep}
+    record = {"heuristic": best[1], "proxy_accuracy": best[0], "sparsity": sparsity.tolist(),
+              "keep": scored[best[1]], "candidates": scored}  # fmt: skip
     atomic_write_bytes(path, (json.dumps(record, indent=2) + "\n").encode())
     return sparsity
 

@@ -5,8 +5,9 @@ policy with the highest score is, in part, the one whose noise was kindest: the 
 noisy scores is biased upwards. On ResNet-56 at 0.3 of the MACs a 500-image proxy put DDPG's
 best 5 points above the sensitivity policy, which was 2 points better on the whole held-out
 split (docs/experiments/resnet56-reference-0.3). Re-scoring the ``k`` best distinct policies
-(and the heuristic reference, if the search had one) on held-out images the search never saw,
-after a larger BatchNorm recalibration, and returning the best there removes that bias.
+(and every heuristic the search's reference was chosen from, if it had one) on held-out images
+the search never saw, after a larger BatchNorm recalibration, and returning the best there
+removes that bias.
 Results are kept in the study's folder, so a resumed search does not score them again.
 """
 
@@ -77,10 +78,12 @@ def _load(path: Path, images: int) -> dict[str, list[float]]:
 
 
 def _reference_keep(folder: Path) -> list[list[int]]:
-    """The reference heuristic's kept channels, when the search had one (see amc.search.ddpg)."""
+    """The kept channels of the reference heuristic and of every heuristic it was chosen from,
+    when the search had one (see amc.search.ddpg; an older search recorded only the chosen one)."""
     path = folder / REFERENCE_FILE
-    keep = json.loads(path.read_text()).get("keep") if path.is_file() else None
-    return [keep] if keep else []
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    keep = record.get("keep")
+    return ([keep] if keep else []) + [k for k in record.get("candidates", {}).values() if k != keep]
 
 
 def rescore_best(
