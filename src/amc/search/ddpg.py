@@ -10,11 +10,13 @@ the agent after each one, so a killed search resumes where it stopped.
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 import numpy as np
 
 from amc.checkpoints import atomic_write_bytes
+from amc.errors import AmcError
 from amc.policy import Policy
 from amc.scoring import Episode
 from amc.search.base import Searcher, SearchSession, register_searcher
@@ -37,25 +39,42 @@ def reference_policy(session: SearchSession, names: tuple[str, ...]) -> np.ndarr
     least as good), and the choice is kept in the study's folder with every candidate's kept
     channels (all are re-scored at the end: the proxy's choice between them is noisy too), so a
     resumed search centres its actions on the same policy without scoring them again."""
-    from amc.search.baselines import HEURISTICS
-
     path = session.folder / REFERENCE_FILE
     if path.is_file():
         return np.asarray(json.loads(path.read_text())["sparsity"], dtype=np.float64)
     best: tuple[float, str, Episode] | None = None
     scored: dict[str, list[int]] = {}
     for name in names:
-        episode = session.score(HEURISTICS[name](session.ctx))
+        keep = _heuristic_keep(session, name)
+        if keep is None:
+            continue
+        episode = session.score(keep)
         session.record(episode)
         scored[name] = [int(k) for k in episode.keep]
         if best is None or episode.accuracy > best[0]:
             best = (episode.accuracy, name, episode)
-    assert best is not None
+    if best is None:
+        raise AmcError(f"--reference: none of {', '.join(names)} could be computed for this model: name others")
     sparsity = np.asarray(best[2].sparsity, dtype=np.float64)
     record = {"heuristic": best[1], "proxy_accuracy": best[0], "sparsity": sparsity.tolist(),
               "keep": scored[best[1]], "candidates": scored}  # fmt: skip
     atomic_write_bytes(path, (json.dumps(record, indent=2) + "\n").encode())
     return sparsity
+
+
+def _heuristic_keep(session: SearchSession, name: str) -> np.ndarray | None:
+    """The named heuristic's kept channels; for Torch-Pruning's pruners (``tp-*``), None with a warning
+    when they cannot be computed for this model (they do not handle every layer a user's network may
+    have). amc's own heuristics always can: their errors are raised."""
+    from amc.search.baselines import HEURISTICS
+
+    if not name.startswith("tp-"):
+        return HEURISTICS[name](session.ctx)
+    try:
+        return HEURISTICS[name](session.ctx)
+    except Exception as e:  # noqa: BLE001 - another library's limits: the other references still serve
+        warnings.warn(f"reference {name} left out: {type(e).__name__}: {e}", stacklevel=2)
+        return None
 
 
 @register_searcher
