@@ -119,9 +119,9 @@ class SearchRequest(_BaseJob):
     demos: list[Demo] = Field([], description="heuristic policies replayed in DDPG's warm-up (e.g. uniform global)")
     reference: list[Demo] = Field(
         [],
-        description="DDPG: heuristics scored first as episodes of the search (so it returns nothing worse);"
-        " with --projection spread the best also centres DDPG's actions (default for ddpg: uniform global"
-        " sensitivity; --preset amc drops them)",
+        description="DDPG: heuristics scored first as episodes of the search and re-scored with its best (so it"
+        " returns nothing worse); with --projection spread the best also centres DDPG's actions (default for ddpg:"
+        " uniform global sensitivity tp-global-l1 tp-local-l1; --preset amc drops them)",
     )
     sigma: float = Field(
         0.5,
