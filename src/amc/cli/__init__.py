@@ -12,6 +12,8 @@ import json
 import logging
 import shlex
 import sys
+import warnings
+from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
@@ -269,6 +271,19 @@ def _expand_multi_values(argv: list[str]) -> list[str]:
     return out
 
 
+_PACKAGE = Path(__file__).resolve().parent.parent
+_python_warning = warnings.formatwarning
+
+
+def _one_line_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
+) -> str:
+    """amc's own warnings as one line, as its errors are; other libraries' as Python prints them."""
+    if Path(filename).resolve().is_relative_to(_PACKAGE):
+        return f"amc: warning: {message}\n"
+    return _python_warning(message, category, filename, lineno, line)
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into one line and exit status 2."""
     try:
@@ -277,6 +292,7 @@ def main() -> None:
         from click.exceptions import ClickException  # type: ignore[no-redef,assignment,unused-ignore]
 
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # CUDA_HOME notices
+    warnings.formatwarning = _one_line_warning  # the entrance decides how warnings look, as it does errors
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the entrance, not a library module, decides
