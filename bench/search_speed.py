@@ -188,6 +188,8 @@ def parse_args() -> argparse.Namespace:
         metavar="N",
         help="scan the sensitivity reference on N training images (draw 0); 0: the proxy's images (default 2,000)",
     )
+    ap.add_argument("--confirm-images", type=int, default=0, metavar="N",
+                    help="racing: N more held-out images for a policy whose first score reaches the best so far")
     ap.add_argument("--resume", action="store_true", help="continue a stopped run with the same arguments")
     ap.add_argument("--quick", action="store_true", help="CI size: resnet20, 6 episodes, small proxy")
     ap.add_argument("--tag", default="", help="suffix of the result JSON's name")
@@ -215,7 +217,8 @@ def search_settings(a: argparse.Namespace) -> dict:
 
 def main() -> None:
     a = parse_args()
-    proxy = ProxyConfig(size=a.proxy_size, calib_images=a.calib_images, batch_size=a.batch_size, bn=a.proxy_bn)
+    proxy = ProxyConfig(size=a.proxy_size, calib_images=a.calib_images, batch_size=a.batch_size, bn=a.proxy_bn,
+                        confirm=a.confirm_images)  # fmt: skip
     if a.scan_train is not None:  # an option of the library, not of a request: set for this process (studies record it)
         train = baselines.ScanImages("train", size=a.scan_train)
         baselines.SCAN_IMAGES = train if a.scan_train else baselines.ScanImages("proxy")

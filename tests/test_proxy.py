@@ -4,6 +4,7 @@ import copy
 from dataclasses import replace
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -57,6 +58,36 @@ def test_a_training_split_evaluator_scores_images_none_of_its_calibration_uses(c
 def test_identity_names_the_bn_mode_only_when_it_is_not_the_default():
     assert "bn" not in proxy_identity(ProxyConfig())  # studies saved before the field existed still match
     assert proxy_identity(ProxyConfig(bn="batch"))["bn"] == "batch"
+    assert "confirm" not in proxy_identity(ProxyConfig()) and proxy_identity(ProxyConfig(confirm=9))["confirm"] == 9
+
+
+def _images(batches):
+    return torch.cat([x for x, _ in batches]).flatten(1)
+
+
+def test_racing_scores_only_a_would_be_best_on_further_images_which_rescoring_skips(ctx):
+    from amc.search.rescore import _evaluator
+
+    cfg = replace(ctx.proxy.config, size=2, confirm=3)
+    ev = ProxyEvaluator(ctx.base.model, ctx.graph, ctx.base.data, ctx.base.runtime, cfg)
+    first = ProxyEvaluator(ctx.base.model, ctx.graph, ctx.base.data, ctx.base.runtime, replace(cfg, confirm=0))
+    further = ProxyEvaluator(ctx.base.model, ctx.graph, ctx.base.data, ctx.base.runtime,
+                             replace(cfg, size=3, confirm=0), skip=2)  # fmt: skip
+    n = len(ctx.graph.units)
+    a, b = (ctx.budget.keep(np.full(n, s)) for s in (0.2, 0.6))
+    raced = ev.evaluate(a)  # nothing is confirmed yet: the first policy races
+    want = (2 * first.evaluate(a).accuracy + 3 * further.evaluate(a).accuracy) / 5
+    assert raced.images == 5 and raced.accuracy == pytest.approx(want) and ev.best_confirmed == raced.accuracy
+    assert "confirm" in raced.seconds
+    ev.best_confirmed = 2.0  # no first score reaches it: the policy is scored on the first images only
+    plain = ev.evaluate(b)
+    assert plain.images == 2 and plain.accuracy == first.evaluate(b).accuracy and "confirm" not in plain.seconds
+    assert ev.evaluate(a) is raced  # cached, whatever the best is now
+    used = torch.cat([_images(ev._eval), _images(ev._confirm)])
+    assert len(used) == 5 and not (torch.cdist(_images(ev._eval), _images(ev._confirm)) < 1e-6).any()
+    rescorer = _evaluator(replace(ctx, settings=replace(ctx.settings, proxy=cfg), proxy=ev), 4000)
+    assert rescorer is not None and rescorer.images == len(ctx.base.data.heldout) - 5
+    assert not (torch.cdist(_images(rescorer._eval), used) < 1e-6).any()  # re-scoring sees neither set
 
 
 def test_freed_memory_is_kept_unless_the_system_allocator_is_asked_for(monkeypatch):
@@ -68,3 +99,13 @@ def test_freed_memory_is_kept_unless_the_system_allocator_is_asked_for(monkeypat
     assert keep_freed_memory() is False
     monkeypatch.delenv("AMC_MALLOC")
     assert keep_freed_memory() is sys.platform.startswith("linux")  # glibc on Linux (CI's Debian)
+
+
+def test_a_search_request_carries_its_racing_images_to_the_proxy():
+    from amc.errors import AmcError
+    from amc.jobs import search_settings
+    from amc.requests import SearchRequest, parse
+
+    assert search_settings(parse(SearchRequest, {"model": "resnet20", "confirm_images": 1000})).proxy.confirm == 1000
+    with pytest.raises(AmcError, match="--confirm-images: input should be greater than or equal to 0"):
+        parse(SearchRequest, {"model": "resnet20", "confirm_images": -1})

@@ -44,6 +44,7 @@ def search_settings(req: SearchRequest) -> SearchSettings:
         residual=req.residual,
         proxy=ProxyConfig(
             size=req.proxy_size,
+            confirm=req.confirm_images,
             calib_images=req.calib_images,
             criterion=req.criterion,
             reconstruct=req.reconstruct,

@@ -104,6 +104,12 @@ class SearchRequest(_BaseJob):
     criterion: str = Field("l1", description="channel selection: l1, l2, taylor or random")
     reconstruct: bool = Field(False, description="least-squares refit of the layer after each unit")
     proxy_size: int = Field(500, ge=1, description="held-out images scored per policy")
+    confirm_images: int = Field(
+        0,
+        ge=0,
+        description="racing: further held-out images a policy is scored on when its first score reaches the best"
+        " so far, its reward then taken over all of them (0 = off)",
+    )
     calib_images: int = Field(250, ge=0, description="training images for BN recalibration (0 = off)")
     max_sparsity: float = Field(0.8, ge=0, lt=1, description="largest fraction of a unit's channels removed")
     round_to: RoundTo = Field(

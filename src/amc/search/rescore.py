@@ -56,17 +56,21 @@ def _evaluator(ctx: SearchContext, size: int) -> ProxyEvaluator | None:
     """A proxy on up to ``size`` held-out images the search's proxy did not use, recalibrating
     BatchNorm on at least 1,000 training images; None when the held-out split has no image left."""
     cfg = ctx.proxy.config
-    left = len(ctx.base.data.heldout) - cfg.size
+    left = len(ctx.base.data.heldout) - cfg.heldout_used
     if left <= 0:
         n = len(ctx.base.data.heldout)
+        confirm = f" and --confirm-images {cfg.confirm}" if cfg.confirm else ""
         warnings.warn(f"not re-scoring: the held-out split's {n} images all go to the search's proxy"
-                      f" (--proxy-size {cfg.size}); a smaller --proxy-size leaves some", stacklevel=3)  # fmt: skip
+                      f" (--proxy-size {cfg.size}{confirm}); a smaller --proxy-size leaves some",
+                      stacklevel=3)  # fmt: skip
         return None
     recalibrate = cfg.calib_images > 0 or cfg.bn == "batch"  # a batch-statistics search is re-scored recalibrated
     rescore_cfg = replace(
-        cfg, size=min(size, left), calib_images=max(cfg.calib_images, 1000) if recalibrate else 0, bn="recalibrate"
-    )
-    return ProxyEvaluator(ctx.base.model, ctx.graph, ctx.base.data, ctx.base.runtime, rescore_cfg, skip=cfg.size)
+        cfg, size=min(size, left), calib_images=max(cfg.calib_images, 1000) if recalibrate else 0, bn="recalibrate",
+        confirm=0,
+    )  # fmt: skip
+    return ProxyEvaluator(ctx.base.model, ctx.graph, ctx.base.data, ctx.base.runtime, rescore_cfg,
+                          skip=cfg.heldout_used)  # fmt: skip
 
 
 def _load(path: Path, images: int) -> dict[str, list[float]]:
