@@ -124,6 +124,7 @@ def quality(model: str) -> None:
         f"test {r['base']['test_acc']:.2%}, "
         f"latency b1 {r['base']['latency_b1_ms']:.2f} ms, b64 {r['base']['latency_b64_ms']:.1f} ms; "
         f"{r['precision']}; fine-tuning {r['args']['finetune_epochs']} epoch). {cmd(r)}\n"
+        + (f"\nNote: {r['note']}.\n" if r.get("note") else "")
     )
     print(
         markdown_table(
