@@ -124,11 +124,15 @@ def current_default() -> None:
     print(
         "\nThe default since session 18 (the reference scanned on 2,000 training images), on the AMX Xeon in bf16:"
         " VGG-19 and ResNet-18 at 0.5 beside the baselines; ResNet-56 and MobileNetV2 at 0.3 and 0.7 (seed 0, with"
-        " Optuna TPE's seed 0); then the policies at 0.5 fine-tuned for the same 0.3 epoch:"
+        " Optuna TPE's seed 0); ResNet-18 again with Torch-Pruning's L1 pruners among the references (tpdefault, the"
+        " default since), and with racing (`--confirm-images 1000`); then the policies at 0.5 fine-tuned for the"
+        " same 0.3 epoch:"
     )
     for name in (
         "vgg19-f05-trainscan",
         "resnet18-f05-trainscan",
+        "resnet18-f05-tpdefault",
+        "resnet18-f05-race1000",
         "resnet56-f03-trainscan-s0",
         "resnet56-f07-trainscan-s0",
         "mobilenetv2-f03-trainscan-s0",
