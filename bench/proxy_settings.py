@@ -63,6 +63,18 @@ def pick(trials: list, top: int, others: int, seed: int) -> list:
     return ranked[:top] + [rest[i] for i in sorted(drawn)]
 
 
+def reference_trials(trials: list, folder: Path, chosen: list) -> list:
+    """The first trial of each heuristic the search chose its reference from, not already ``chosen``."""
+    from amc.search.rescore import _reference_keep
+
+    have = {tuple(t.user_attrs["keep"]) for t in chosen}
+    wanted = [tuple(k) for k in _reference_keep(folder) if tuple(k) not in have]
+    first = {}
+    for t in sorted(trials, key=lambda t: t.number):
+        first.setdefault(tuple(t.user_attrs["keep"]), t)
+    return [first[k] for k in wanted if k in first]
+
+
 def truth(ctx: SearchContext, keeps: list[np.ndarray], calib: int) -> list[float]:
     """Whole held-out accuracy of each policy, BatchNorm recalibrated on ``calib`` training images."""
     rt = ctx.base.runtime
@@ -117,6 +129,9 @@ def main() -> None:
     ap.add_argument("--settings", nargs="+", default=["1000:500", "1000:250", "500:250", "1000:batch", "500:batch"])
     ap.add_argument("--truth-calib", type=int, default=2000, help="BN recalibration images for the truth")
     ap.add_argument("--seed", type=int, default=0, help="the proxies' image draws")
+    ap.add_argument("--references", action="store_true",
+                    help="also the heuristics a DDPG search chose its reference from (its reference.json)")
+    ap.add_argument("--precision", default="fp32", help="the proxies' and the truth's (a search's: auto)")
     ap.add_argument("--tag", default="")
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
@@ -127,7 +142,7 @@ def main() -> None:
         raise SystemExit("error: --study is required: name the search whose policies are ranked")
     configs = [parse_setting(s, a.seed) for s in a.settings]
     t0 = time.time()
-    rt = Runtime.create("auto", "fp32")
+    rt = Runtime.create("auto", a.precision)
     proxy = ProxyConfig(size=200, calib_images=100) if a.quick else ProxyConfig()  # the search's, for the quick study
     settings = SearchSettings(model=a.model, data=data_spec(), checkpoint=str(base_checkpoint(a.model)),
                               target=a.flops, proxy=proxy, seed=a.seed, allow_train=False)  # fmt: skip
@@ -136,6 +151,8 @@ def main() -> None:
     study_name = quick_study(ctx, runs) if a.quick else a.study
     study = optuna.load_study(study_name=study_name, storage=studies.open_storage(None, runs))
     chosen = pick(studies.completed(study), a.top, a.others, a.seed)
+    if a.references:
+        chosen += reference_trials(studies.completed(study), runs / study_name, chosen)
     keeps = [np.asarray(t.user_attrs["keep"]) for t in chosen]
     real = truth(ctx, keeps, a.truth_calib)
     rows = []
