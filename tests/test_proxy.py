@@ -78,7 +78,7 @@ def test_racing_scores_only_a_would_be_best_on_further_images_which_rescoring_sk
     raced = ev.evaluate(a)  # nothing is confirmed yet: the first policy races
     want = (2 * first.evaluate(a).accuracy + 3 * further.evaluate(a).accuracy) / 5
     assert raced.images == 5 and raced.accuracy == pytest.approx(want) and ev.best_confirmed == raced.accuracy
-    assert "confirm" in raced.seconds
+    assert "confirm" in raced.seconds and ev.totals["confirm"] == raced.seconds["confirm"]  # counted as a stage
     ev.best_confirmed = 2.0  # no first score reaches it: the policy is scored on the first images only
     plain = ev.evaluate(b)
     assert plain.images == 2 and plain.accuracy == first.evaluate(b).accuracy and "confirm" not in plain.seconds

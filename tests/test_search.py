@@ -293,7 +293,10 @@ def test_the_sensitivity_scan_is_cached_for_other_budgets_and_processes(ctx, mon
 
 
 def test_a_training_image_scan_is_kept_apart_and_leaves_the_proxy_alone(ctx, monkeypatch, tmp_path):
-    from amc.search.baselines import ScanImages, sensitivity_keep, sensitivity_scan
+    from dataclasses import replace
+
+    from amc.proxy import ProxyEvaluator
+    from amc.search.baselines import ScanImages, scan_evaluator, sensitivity_keep, sensitivity_scan
 
     monkeypatch.setenv("AMC_CACHE", str(tmp_path))
     one = (0.5,)  # one level: a scan of one cut per unit is enough here
@@ -308,6 +311,9 @@ def test_a_training_image_scan_is_kept_apart_and_leaves_the_proxy_alone(ctx, mon
     assert not np.allclose(other_draw, on_train)
     keep = sensitivity_keep(ctx, one, progress=False, images=train)
     assert ctx.budget.ratio(keep) <= ctx.budget.target + 1e-9
+    racing = replace(ctx, proxy=ProxyEvaluator(ctx.base.model, ctx.graph, ctx.base.data, ctx.base.runtime,
+                                               replace(ctx.proxy.config, confirm=2)))  # fmt: skip
+    assert scan_evaluator(racing, train).config == scan_evaluator(ctx, train).config  # a racing search scans alike
 
 
 def test_the_scan_records_loss_too_and_an_accuracy_only_cache_is_rescanned_for_it(ctx, monkeypatch, tmp_path):

@@ -162,7 +162,7 @@ class ProxyEvaluator:
         result = self._confirmed(folded, ProxyResult(acc, self.images, timings, loss))
         self._cache[key] = result
         self.evaluations += 1
-        for stage, seconds in timings.items():
+        for stage, seconds in result.seconds.items():  # racing's "confirm" too
             self.totals[stage] = self.totals.get(stage, 0.0) + seconds
         return result
 

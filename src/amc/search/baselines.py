@@ -132,7 +132,7 @@ def scan_evaluator(ctx: SearchContext, images: ScanImages | None = None) -> Prox
         return ctx.proxy
     n = len(ctx.base.data.train)  # a small training split: two thirds scored, the rest calibrates
     size = min(images.size, 2 * n // 3)
-    config = replace(ctx.proxy.config, size=size, calib_images=min(size // 2, n - size), seed=images.draw)
+    config = replace(ctx.proxy.config, size=size, calib_images=min(size // 2, n - size), seed=images.draw, confirm=0)
     return ProxyEvaluator(ctx.base.model, ctx.graph, ctx.base.data, ctx.base.runtime, config, split="train")
 
 
