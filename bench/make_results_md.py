@@ -133,6 +133,7 @@ def current_default() -> None:
         "resnet18-f05-trainscan",
         "resnet18-f05-tpdefault",
         "resnet18-f05-race1000",
+        "vgg19-f05-race1000",
         "resnet56-f03-trainscan-s0",
         "resnet56-f07-trainscan-s0",
         "mobilenetv2-f03-trainscan-s0",

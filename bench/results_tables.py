@@ -92,6 +92,7 @@ def search_speed() -> None:
         "search_speed-r18-f05-trainscan",
         "search_speed-r18-f05-tpdefault",
         "search_speed-r18-f05-race1000",
+        "search_speed-vgg19-f05-race1000",
         "search_speed-r56-f05-trainscan-xeon",
         "search_speed-r56-f03-trainscan-s0",
         "search_speed-r56-f07-trainscan-s0",
