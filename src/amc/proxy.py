@@ -113,6 +113,7 @@ class ProxyEvaluator:
             more = data.heldout.subset(config.confirm, seed=config.seed, skip=skip + config.size)
             self._confirm = list(batches(more, config.batch_size, device=runtime.device,
                                          channels_last=runtime.channels_last))  # fmt: skip
+        self.confirm_images = sum(len(y) for _, y in self._confirm)
         self.best_confirmed = -np.inf  # racing: the best accuracy over first and confirming images so far
         self._fold = True  # False once torch.fx has failed to trace this base: not tried again each episode
         self.builder = NetworkBuilder(model, graph, data, runtime, config.build_config())
@@ -173,7 +174,7 @@ class ProxyEvaluator:
             return first
         t = time.perf_counter()
         acc, loss = self.measure(net, self._confirm)
-        n = sum(len(y) for _, y in self._confirm)
+        n = self.confirm_images
         total = first.images + n
         result = ProxyResult(
             (first.accuracy * first.images + acc * n) / total,
