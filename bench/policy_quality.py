@@ -38,6 +38,7 @@ from amc.data import batches  # noqa: E402
 from amc.latency import measure_latency  # noqa: E402
 from amc.macs import count_macs  # noqa: E402
 from amc.policy import load_policy  # noqa: E402
+from amc.proxy import ProxyConfig  # noqa: E402
 from amc.pruning.build import BuildConfig, NetworkBuilder  # noqa: E402
 from amc.pruning.recalibrate import recalibrate_bn  # noqa: E402
 from amc.runtime import Runtime  # noqa: E402
@@ -137,6 +138,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--tag", default="", help="suffix of the result JSON's name")
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--calib-images", type=int, default=2000, help="BN recalibration images per network")
+    ap.add_argument("--criterion", default=ProxyConfig.criterion, help="amc's channel criterion (l1, group-l1, ...)")
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
     if a.quick:
@@ -181,11 +183,17 @@ def main() -> None:
     rt = Runtime.create("auto", a.precision)
     ctx = build_context(
         SearchSettings(
-            model=a.model, data=data_spec(), checkpoint=str(base_checkpoint(a.model)), target=a.flops, allow_train=False
+            model=a.model,
+            data=data_spec(),
+            checkpoint=str(base_checkpoint(a.model)),
+            target=a.flops,
+            allow_train=False,
+            proxy=ProxyConfig(criterion=a.criterion),
         ),
         rt,
     )
-    proxy = NetworkBuilder(ctx.base.model, ctx.graph, ctx.base.data, rt, BuildConfig(calib_images=a.calib_images))
+    config = BuildConfig(criterion=a.criterion, calib_images=a.calib_images)
+    proxy = NetworkBuilder(ctx.base.model, ctx.graph, ctx.base.data, rt, config)
     calib = proxy.calib
     t0 = time.time()
     base = unpruned(ctx, rt, a.latency_seconds)

@@ -161,6 +161,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--proxy-size", type=int, default=ProxyConfig.size)
     ap.add_argument("--calib-images", type=int, default=ProxyConfig.calib_images)
     ap.add_argument("--batch-size", type=int, default=ProxyConfig.batch_size)
+    ap.add_argument("--criterion", default=ProxyConfig.criterion, help="channel criterion (l1, group-l1, ...)")
     ap.add_argument("--proxy-bn", choices=["recalibrate", "batch"], default=ProxyConfig.bn)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--flops", type=float, default=0.5)
@@ -218,7 +219,7 @@ def search_settings(a: argparse.Namespace) -> dict:
 def main() -> None:
     a = parse_args()
     proxy = ProxyConfig(size=a.proxy_size, calib_images=a.calib_images, batch_size=a.batch_size, bn=a.proxy_bn,
-                        confirm=a.confirm_images)  # fmt: skip
+                        confirm=a.confirm_images, criterion=a.criterion)  # fmt: skip
     if a.scan_train is not None:  # an option of the library, not of a request: set for this process (studies record it)
         train = baselines.ScanImages("train", size=a.scan_train)
         baselines.SCAN_IMAGES = train if a.scan_train else baselines.ScanImages("proxy")

@@ -33,7 +33,7 @@ Batches = list[tuple[torch.Tensor, torch.Tensor]]
 class ProxyConfig:
     """``size``: held-out images scored. ``calib_images``: training images for BatchNorm
     recalibration (0 = keep the base's statistics). ``criterion``: channel selection
-    (l1, l2, taylor, random). ``reconstruct``: least-squares refit of consumer layers.
+    (l1, group-l1, l2, taylor, random). ``reconstruct``: least-squares refit of consumer layers.
     ``bn``: ``recalibrate`` re-estimates BatchNorm statistics on ``calib_images`` training images,
     then scores the folded network; ``batch`` skips that pass and normalises each scored batch of
     ``batch_size`` held-out images by its own statistics (``calib_images`` unused).

@@ -101,7 +101,7 @@ class SearchRequest(_BaseJob):
     reward: Literal["acc", "acc-flops", "loss"] = Field(
         "acc", description="acc (-error), acc-flops (-error*log MACs) or loss (-cross-entropy: less noisy)"
     )
-    criterion: str = Field("l1", description="channel selection: l1, l2, taylor or random")
+    criterion: str = Field("l1", description="channel selection: l1, group-l1, l2, taylor or random")
     reconstruct: bool = Field(False, description="least-squares refit of the layer after each unit")
     proxy_size: int = Field(500, ge=1, description="held-out images scored per policy")
     confirm_images: int = Field(

@@ -27,7 +27,7 @@ __all__ = ["BuildConfig", "NetworkBuilder"]
 
 @dataclass(frozen=True)
 class BuildConfig:
-    """``criterion``: channel selection (l1, l2, taylor, random, or a registered one).
+    """``criterion``: channel selection (l1, group-l1, l2, taylor, random, or a registered one).
     ``calib_images``: training images for BatchNorm recalibration (0 = keep the base's
     statistics). ``reconstruct``: least-squares refit of consumer layers."""
 

@@ -4,6 +4,9 @@ Each criterion scores every channel of every unit once (scores do not depend on 
 so applying a policy is a top-k per unit. Higher score = more important.
 
 - ``l1`` / ``l2``: the norm of the producing layer's filter (Li et al. 2017);
+- ``group-l1``: the L1 norm of every weight the channel's removal takes away, averaged over the
+  unit's coupled layers (the producer's filter, its BatchNorm's scale, the consumers' input
+  slices, depthwise filters), as Torch-Pruning's ``GroupMagnitudeImportance(p=1)`` ranks a group;
 - ``taylor``: first-order Taylor expansion of the loss w.r.t. the unit's feature maps,
   ``|mean over positions of activation x gradient|`` averaged over held-out images
   (Molchanov et al. 2017);
@@ -12,6 +15,7 @@ so applying a policy is a top-k per unit. Higher score = more important.
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +28,7 @@ from torch import nn
 
 from amc.data import Split, batches
 from amc.errors import AmcError
-from amc.pruning.units import UnitGraph
+from amc.pruning.units import Member, UnitGraph
 from amc.runtime import Runtime
 
 __all__ = [
@@ -35,6 +39,7 @@ __all__ = [
     "get_criterion",
     "channel_scores",
     "filter_norms",
+    "group_norms",
 ]
 
 
@@ -49,6 +54,46 @@ def filter_norms(model: nn.Module, graph: UnitGraph, p: int = 1, per_weight: boo
             norms = norms / w.shape[1]
         out.append(norms.cpu().numpy())
     return graph.fold(out)
+
+
+def _channel_l1(module: nn.Module, member: Member) -> torch.Tensor | None:
+    """L1 of each of ``module``'s channels along the member's dimension (None: no weight there)."""
+    if member.param is not None:
+        p: torch.Tensor = getattr(module, member.param).detach().float()
+        dim = int(member.handler.keywords["dim"]) if isinstance(member.handler, functools.partial) else 0
+        return p.abs().movedim(dim, 0).flatten(1).sum(1)
+    w = getattr(module, "weight", None)
+    if not isinstance(w, torch.Tensor):
+        return None
+    w = w.detach().float()
+    if w.dim() == 1:  # BatchNorm / LayerNorm scales
+        return w.abs()
+    if isinstance(module, nn.Conv2d) and module.groups > 1 and member.dim == "in":
+        if module.groups == module.in_channels:  # depthwise: in and out channels are one
+            return w.abs().flatten(1).sum(1)
+        per_out = module.out_channels // module.groups
+        # in-channel j of group g meets out-channels g*per_out ... (g+1)*per_out-1 at position j % per_in
+        blocks = w.abs().sum((2, 3)).reshape(module.groups, per_out, -1).sum(1)  # (groups, per_in)
+        return blocks.flatten()
+    return (w.abs().transpose(0, 1) if member.dim == "in" else w.abs()).flatten(1).sum(1)
+
+
+def group_norms(model: nn.Module, graph: UnitGraph) -> list[np.ndarray]:
+    """Per unit channel, the mean over the unit's coupled layers of the L1 norm of the weights its
+    removal takes away (a member that maps k layer channels to a unit channel counts all k)."""
+    modules = dict(model.named_modules())
+    out = []
+    for unit in graph.units:
+        total = np.zeros(unit.channels)
+        counted = 0
+        for member in unit.members:
+            l1 = _channel_l1(modules[member.module], member)
+            if l1 is None:
+                continue
+            total += l1.cpu().numpy()[member.index_map].sum(1)
+            counted += 1
+        out.append(total / max(counted, 1))
+    return out
 
 
 def _taylor(model: nn.Module, graph: UnitGraph, split: Split, runtime: Runtime, images: int) -> list[np.ndarray]:
@@ -151,6 +196,14 @@ class L2(Criterion):
 
     def scores(self, model: nn.Module, graph: UnitGraph, data: ScoreData) -> list[np.ndarray]:
         return filter_norms(model, graph, 2)
+
+
+@register_criterion
+class GroupL1(Criterion):
+    name = "group-l1"
+
+    def scores(self, model: nn.Module, graph: UnitGraph, data: ScoreData) -> list[np.ndarray]:
+        return group_norms(model, graph)
 
 
 @register_criterion
