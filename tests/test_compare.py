@@ -117,6 +117,7 @@ def test_compare_cli_on_resnet20_cifar10_jpeg(shared, tmp_path):
     [
         (["--runtimes", "tensorrt"], "unknown runtime 'tensorrt': use some of torch-fp32"),
         (["--params", "0.5", "2"], "--params: every target must be in (0, 1]"),
+        (["--criterion", "l7"], "--criterion: unknown criterion 'l7': use one of l1"),
     ],
 )
 def test_compare_refuses_bad_options_in_one_line(args, fragment, tmp_path):
@@ -207,3 +208,31 @@ def test_compare_runs_its_searchers_with_the_preset_amc_search_would(monkeypatch
     run_compare_request(parse(CompareRequest, {"model": "resnet20", "out": str(tmp_path)}))
     assert SearchRun("ddpg", **seen["cfg"].search) == SearchRun("ddpg")
     assert seen["settings"].proxy.size == 500
+
+
+def test_compare_refuses_to_add_rows_made_with_another_criterion(tiny_data, tmp_path):
+    from dataclasses import replace
+
+    from amc.errors import AmcError
+
+    settings = SearchSettings(
+        model="resnet20",
+        data=str(tiny_data),
+        checkpoint=str(tiny_checkpoint(tmp_path)),
+        proxy=ProxyConfig(size=30, calib_images=20),
+        allow_train=False,
+    )
+    cfg = CompareConfig(budgets=(("macs", 0.5),), methods=("uniform",), latency_seconds=0.01, calib_images=20,
+                        runtimes=())  # fmt: skip
+    rt, out = Runtime.create("cpu", "fp32"), tmp_path / "out"
+    rows = run_compare(settings, rt, cfg, out, runs_dir=tmp_path / "runs", progress=False)
+    other = replace(settings, proxy=replace(settings.proxy, criterion="group-l1"))
+    with pytest.raises(AmcError, match="made with criterion 'l1' \\(now 'group-l1'\\)"):
+        run_compare(other, rt, cfg, out, runs_dir=tmp_path / "runs", progress=False)
+    assert json.loads((out / "results.json").read_text()) == rows  # untouched
+    (out / "sweep.json").unlink()  # a sweep made before sweep.json: its config.json says the same
+    with pytest.raises(AmcError, match="criterion"):
+        run_compare(other, rt, cfg, out, runs_dir=tmp_path / "runs", progress=False)
+    fresh = run_compare(other, rt, cfg, tmp_path / "other", storage=str(tmp_path / "other.journal"),
+                        runs_dir=tmp_path / "runs", progress=False)  # fmt: skip
+    assert len(fresh) == 1

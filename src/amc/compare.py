@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from amc.apply import policy_keep
 from amc.checkpoints import atomic_write_bytes
+from amc.errors import AmcError
 from amc.macs import count_macs, count_params
 from amc.pruning.budget import Budget
 from amc.pruning.build import BuildConfig, NetworkBuilder
@@ -87,7 +88,7 @@ def run_compare(
 ) -> list[dict[str, Any]]:
     """Run the sweep; write results.{csv,json}, PNG plots and a README.md (the table, the
     figures and ``command``) into ``out``; return the rows."""
-    out.mkdir(parents=True, exist_ok=True)
+    _same_sweep(out, settings, cfg)
     state_path = out / "results.json"
     rows: list[dict[str, Any]] = json.loads(state_path.read_text()) if state_path.exists() else []
     done = {(r["method"], r.get("kind", settings.kind), r["target"]) for r in rows}
@@ -127,6 +128,31 @@ def run_compare(
     bar.close()
     _write_outputs(out, rows, base, policies, curves, settings, cfg, ctx.base.data.name, command)
     return rows
+
+
+def _same_sweep(out: Path, settings: SearchSettings, cfg: CompareConfig) -> None:
+    """Refuse to add to ``out`` rows made otherwise than its own (they would be reused as if
+    comparable); record how its rows are made (``sweep.json``) for the next run."""
+    p = settings.proxy
+    ident = {"model": settings.model, "criterion": p.criterion, "reconstruct": p.reconstruct,
+             "max_sparsity": settings.max_sparsity, "residual": settings.residual,
+             "finetune_epochs": cfg.finetune_epochs, "calib_images": cfg.calib_images}  # fmt: skip
+    before: dict[str, Any] = {}
+    if (out / "sweep.json").is_file():
+        before = json.loads((out / "sweep.json").read_text())
+    elif (out / "config.json").is_file():  # a sweep made before sweep.json: its config says the same
+        config = json.loads((out / "config.json").read_text())
+        s, c = config.get("settings", {}), config.get("compare", {})
+        before = {**{k: s.get(k) for k in ("model", "max_sparsity", "residual")},
+                  **{k: s.get("proxy", {}).get(k) for k in ("criterion", "reconstruct")},
+                  **{k: c.get(k) for k in ("finetune_epochs", "calib_images")}}  # fmt: skip
+    diff = [f"{k} {before[k]!r} (now {v!r})" for k, v in ident.items() if before.get(k) not in (None, v)]
+    if diff:
+        raise AmcError(
+            f"--out {out}: its rows were made with {', '.join(diff)}: use another --out, or remove it to start over"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / "sweep.json", json.dumps(ident, indent=2).encode())
 
 
 def budget_tag(kind: str, target: float) -> str:

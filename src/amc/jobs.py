@@ -141,9 +141,11 @@ def run_compare(req: CompareRequest, command: str | None = None) -> list[dict[st
     from amc.compare import CompareConfig
     from amc.compare import run_compare as sweep
     from amc.proxy import ProxyConfig
+    from amc.pruning.criteria import get_criterion
     from amc.search.base import get_searcher
     from amc.search.context import SearchSettings
 
+    get_criterion(req.criterion)  # an unknown name fails before any work
     for m in req.methods:
         if get_searcher(m).structure == "weights":
             from amc.errors import AmcError
@@ -158,7 +160,7 @@ def run_compare(req: CompareRequest, command: str | None = None) -> list[dict[st
         target=target,
         kind=kind,
         max_sparsity=req.max_sparsity,
-        proxy=ProxyConfig(size=req.proxy_size, calib_images=req.calib_images, seed=req.seed),
+        proxy=ProxyConfig(size=req.proxy_size, calib_images=req.calib_images, criterion=req.criterion, seed=req.seed),
         seed=req.seed,
         allow_train=req.train,
     )

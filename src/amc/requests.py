@@ -256,6 +256,7 @@ class CompareRequest(_BaseJob):
     )
     episodes: int = Field(100, ge=1, description="episodes / trials per learned search")
     warmup: int = Field(25, ge=0, description="DDPG warm-up episodes")
+    criterion: str = Field("l1", description="channel selection of every method: l1, group-l1, l2, taylor or random")
     preset: Preset = Field("default", description="the searchers' settings, as amc search --preset")
     finetune_epochs: float = Field(0.0, ge=0, description="fine-tuning epochs per policy (0 = none)")
     proxy_size: int = Field(500, ge=1, description="held-out images scored per policy")
