@@ -204,12 +204,12 @@ from amc.report import frontiers_plot
 ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "docs" / "experiments").is_dir())
 BUDGETS = "--flops 0.2 0.35 0.5 0.65 0.8 --params 0.2 0.35 0.5 0.65 0.8"
 found = {}  # budget kind -> model -> rows of amc compare
-for config in sorted((ROOT / "docs" / "experiments").glob("*/config.json")):
-    s = json.loads(config.read_text())["settings"]
-    if s["model"] in MODELS and (config.parent / "results.json").is_file():
-        for r in json.loads((config.parent / "results.json").read_text()):
-            found.setdefault(r.get("kind", s["kind"]), {}).setdefault(s["model"], []).append(r)
-        print(f"{s['model']}: {config.parent.relative_to(ROOT)}")
+for m in MODELS:  # each model's study is docs/experiments/MODEL-frontier (other studies differ in budgets or tuning)
+    results = ROOT / "docs" / "experiments" / f"{m}-frontier" / "results.json"
+    if results.is_file():
+        for r in json.loads(results.read_text()):
+            found.setdefault(r.get("kind", "macs"), {}).setdefault(m, []).append(r)
+        print(f"{m}: {results.parent.relative_to(ROOT)}")
 for m in MODELS:
     missing = [k for k in ("macs", "params") if m not in found.get(k, {})]
     if missing:
