@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from helpers import tiny_checkpoint
@@ -236,3 +237,26 @@ def test_compare_refuses_to_add_rows_made_with_another_criterion(tiny_data, tmp_
     fresh = run_compare(other, rt, cfg, tmp_path / "other", storage=str(tmp_path / "other.journal"),
                         runs_dir=tmp_path / "runs", progress=False)  # fmt: skip
     assert len(fresh) == 1
+
+
+def test_the_three_model_page_draws_each_model_s_frontier_study(tmp_path):
+    rows = [
+        {"method": m, "kind": k, "target": t, "macs_ratio": t, "params_ratio": t * 0.9, "test_acc": 0.5 + t / 3,
+         "ft_test_acc": 0.7 + t / 5}
+        for m in ("uniform", "global") for k in ("macs", "params") for t in (0.2, 0.5, 0.8)
+    ]  # fmt: skip
+    for model in ("vgg19", "resnet18"):
+        (tmp_path / "exp" / f"{model}-frontier").mkdir(parents=True)
+        (tmp_path / "exp" / f"{model}-frontier" / "results.json").write_text(json.dumps(rows))
+    (tmp_path / "exp" / "vgg19-frontier" / "config.json").write_text(json.dumps({"base": {"test_acc": 0.85}}))
+    script = Path(__file__).parent.parent / "bench" / "frontiers.py"
+    run = [sys.executable, str(script), "--experiments", str(tmp_path / "exp"), "--out", str(tmp_path / "page")]
+    done = subprocess.run(run, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    page = (tmp_path / "page" / "README.md").read_text()
+    assert (tmp_path / "page" / "frontiers-macs.png").stat().st_size > 0
+    assert (tmp_path / "page" / "frontiers-params.png").stat().st_size > 0
+    assert "**vgg19** (unpruned: 85.00% test)" in page and "**resnet18**:" in page and "mobilenetv2" not in page
+    assert "| 0.5 | 80.00% (66.67%), x2.00 | 80.00% (66.67%), x2.00 |" in page
+    empty = subprocess.run([*run[:3], str(tmp_path / "none"), *run[4:]], capture_output=True, text=True, timeout=120)
+    assert empty.returncode != 0 and "no MODEL-frontier study" in empty.stderr
