@@ -234,6 +234,8 @@ def test_compare_refuses_to_add_rows_made_with_another_criterion(tiny_data, tmp_
     (out / "sweep.json").unlink()  # a sweep made before sweep.json: its config.json says the same
     with pytest.raises(AmcError, match="criterion"):
         run_compare(other, rt, cfg, out, runs_dir=tmp_path / "runs", progress=False)
+    with pytest.raises(AmcError, match="another --storage"):  # its studies are in the first's storage
+        run_compare(other, rt, cfg, tmp_path / "other", runs_dir=tmp_path / "runs", progress=False)
     fresh = run_compare(other, rt, cfg, tmp_path / "other", storage=str(tmp_path / "other.journal"),
                         runs_dir=tmp_path / "runs", progress=False)  # fmt: skip
     assert len(fresh) == 1

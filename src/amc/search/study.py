@@ -136,7 +136,7 @@ def open_study(
         )
         raise AmcError(
             f"study '{name}' was made with other settings ({', '.join(diff)}): "
-            "use the same flags to resume, or --study NEW_NAME"
+            "use the same flags to resume, or --study NEW_NAME (amc compare: another --storage)"
         )
     if resume:
         fail_dead_trials(study)
