@@ -220,7 +220,7 @@ def test_compare_refuses_to_add_rows_made_with_another_criterion(tiny_data, tmp_
         model="resnet20",
         data=str(tiny_data),
         checkpoint=str(tiny_checkpoint(tmp_path)),
-        proxy=ProxyConfig(size=30, calib_images=20),
+        proxy=ProxyConfig(size=30, calib_images=20, criterion="l1"),
         allow_train=False,
     )
     cfg = CompareConfig(budgets=(("macs", 0.5),), methods=("uniform",), latency_seconds=0.01, calib_images=20,
