@@ -206,9 +206,10 @@ def test_compare_runs_its_searchers_with_the_preset_amc_search_would(monkeypatch
     run = SearchRun("ddpg", **seen["cfg"].search)
     assert run.projection == "spread" and run.reference == ("uniform", "global", "sensitivity")
     assert (run.sigma, run.sigma_decay, seen["settings"].proxy.size) == (1.0, 0.95, 1000)  # the preset's proxy too
+    assert seen["settings"].proxy.criterion == "l1"  # and the criterion it was measured with
     run_compare_request(parse(CompareRequest, {"model": "resnet20", "out": str(tmp_path)}))
     assert SearchRun("ddpg", **seen["cfg"].search) == SearchRun("ddpg")
-    assert seen["settings"].proxy.size == 500
+    assert (seen["settings"].proxy.size, seen["settings"].proxy.criterion) == (500, "group-l1")
 
 
 def test_compare_refuses_to_add_rows_made_with_another_criterion(tiny_data, tmp_path):

@@ -243,9 +243,9 @@ def test_with_amc_projection_the_reference_heuristics_are_scored_but_do_not_cent
     three = ["uniform", "global", "sensitivity"]
     five = [*three, "tp-global-l1", "tp-local-l1"]
     req = parse(SearchRequest, {"model": "resnet20", "flops": 0.5})  # the default: DDPG around the best heuristic
-    assert (req.projection, req.reference, req.rescore) == ("spread", five, 8)
+    assert (req.projection, req.reference, req.rescore, req.criterion) == ("spread", five, 8, "group-l1")
     previous = {"sigma": 1.0, "warmup_noise": "uniform", "sigma_decay": 0.95, "proxy_size": 1000, "calib_images": 500,
-                "reference": three}  # fmt: skip
+                "reference": three, "criterion": "l1"}  # fmt: skip
     assert (
         parse(  # the previous default: AMC's noise and a larger proxy around the same reference
             SearchRequest, {"model": "resnet20", "flops": 0.5, "preset": "reference"}
@@ -253,7 +253,9 @@ def test_with_amc_projection_the_reference_heuristics_are_scored_but_do_not_cent
         == req.model_dump() | {"preset": "reference"} | previous
     )
     req = parse(SearchRequest, {"model": "resnet20", "preset": "amc"})  # the previous default
-    assert (req.projection, req.reference, req.rescore) == ("amc", [], 0)
+    assert (req.projection, req.reference, req.rescore, req.criterion) == ("amc", [], 0, "l1")
+    req = parse(SearchRequest, {"model": "resnet20", "preset": "amc-paper", "criterion": "taylor"})
+    assert req.criterion == "taylor"  # a preset fills only what is not given
     req = parse(SearchRequest, {"model": "resnet20", "preset": "amc", "reference": ["uniform"]})
     assert (req.projection, req.reference) == ("amc", ["uniform"])
     req = parse(SearchRequest, {"model": "resnet20", "method": "optuna"})

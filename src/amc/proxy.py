@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from amc.data import DataBundle, batches
+from amc.presets import DEFAULT_CRITERION
 from amc.pruning.build import BuildConfig, NetworkBuilder, training_draw
 from amc.pruning.recalibrate import use_batch_statistics
 from amc.pruning.units import UnitGraph
@@ -44,7 +45,7 @@ class ProxyConfig:
 
     size: int = 500
     calib_images: int = 250
-    criterion: str = "l1"
+    criterion: str = DEFAULT_CRITERION
     reconstruct: bool = False
     batch_size: int = 250  # 500 is no faster on 2 cores and costs ~0.5 GiB more on MobileNetV2
     seed: int = 0

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from amc.errors import AmcError
-from amc.presets import DEFAULT_REFERENCE, PRESETS, PROXY_FIELDS, RECIPES
+from amc.presets import DEFAULT_CRITERION, DEFAULT_REFERENCE, PRESETS, PROXY_FIELDS, RECIPES
 
 __all__ = [
     "Request",
@@ -101,7 +101,10 @@ class SearchRequest(_BaseJob):
     reward: Literal["acc", "acc-flops", "loss"] = Field(
         "acc", description="acc (-error), acc-flops (-error*log MACs) or loss (-cross-entropy: less noisy)"
     )
-    criterion: str = Field("l1", description="channel selection: l1, group-l1, l2, taylor or random")
+    criterion: str = Field(
+        DEFAULT_CRITERION,
+        description="channel selection: group-l1 (every coupled weight), l1 (the filter's), l2, taylor or random",
+    )
     reconstruct: bool = Field(False, description="least-squares refit of the layer after each unit")
     proxy_size: int = Field(500, ge=1, description="held-out images scored per policy")
     confirm_images: int = Field(
@@ -256,7 +259,9 @@ class CompareRequest(_BaseJob):
     )
     episodes: int = Field(100, ge=1, description="episodes / trials per learned search")
     warmup: int = Field(25, ge=0, description="DDPG warm-up episodes")
-    criterion: str = Field("l1", description="channel selection of every method: l1, group-l1, l2, taylor or random")
+    criterion: str = Field(
+        DEFAULT_CRITERION, description="channel selection of every method: group-l1, l1, l2, taylor or random"
+    )
     preset: Preset = Field("default", description="the searchers' settings, as amc search --preset")
     finetune_epochs: float = Field(0.0, ge=0, description="fine-tuning epochs per policy (0 = none)")
     proxy_size: int = Field(500, ge=1, description="held-out images scored per policy")

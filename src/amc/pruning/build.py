@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from amc.data import DataBundle, Split, batches
+from amc.presets import DEFAULT_CRITERION
 from amc.pruning.criteria import channel_scores
 from amc.pruning.prune import kept_indices, prune_model
 from amc.pruning.recalibrate import recalibrate_bn
@@ -31,7 +32,7 @@ class BuildConfig:
     ``calib_images``: training images for BatchNorm recalibration (0 = keep the base's
     statistics). ``reconstruct``: least-squares refit of consumer layers."""
 
-    criterion: str = "l1"
+    criterion: str = DEFAULT_CRITERION
     calib_images: int = 500
     reconstruct: bool = False
     batch_size: int = 250
