@@ -1,0 +1,47 @@
+"""Session 19: each criterion scored on the search's proxy with three cheap count vectors (uniform,
+Torch-Pruning's global and local L1), per model. From the repository root, with AMC_DATA and
+AMC_CHECKPOINTS set:
+
+    python docs/experiments/group-l1-criterion/criterion_check.py
+"""
+
+import sys
+import time
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
+from _common import base_checkpoint, data_spec  # noqa: E402
+
+from amc.proxy import ProxyConfig, ProxyEvaluator  # noqa: E402
+from amc.runtime import Runtime  # noqa: E402
+from amc.search.baselines import uniform_keep  # noqa: E402
+from amc.search.context import SearchSettings, build_context  # noqa: E402
+from amc.search.tp_baselines import tp_keep  # noqa: E402
+
+CASES = [("vgg19", 0.5), ("resnet18", 0.5), ("resnet56", 0.5), ("mobilenetv2", 0.5), ("mobilenetv2", 0.3),
+         ("resnet56", 0.3), ("resnet20", 0.5)]  # fmt: skip
+
+
+def main() -> None:
+    warnings.simplefilter("ignore")
+    rt = Runtime.create("auto", "auto")
+    for model, target in CASES:
+        t0 = time.time()
+        settings = SearchSettings(model=model, data=data_spec(), checkpoint=str(base_checkpoint(model)),
+                                  target=target, allow_train=False, proxy=ProxyConfig(criterion="l1"))  # fmt: skip
+        ctx = build_context(settings, rt)
+        keeps = {"uniform": uniform_keep(ctx), "tp-global": tp_keep(ctx, True), "tp-local": tp_keep(ctx, False)}
+        out = {}
+        for c in ("l1", "group-l1"):
+            ev = ProxyEvaluator(ctx.base.model, ctx.graph, ctx.base.data, rt, replace(ctx.settings.proxy, criterion=c))
+            out[c] = {k: round(ev.evaluate(v).accuracy, 3) for k, v in keeps.items()}
+        means = {c: round(float(np.mean(list(d.values()))), 4) for c, d in out.items()}
+        print(model, target, out, means, f"{time.time() - t0:.0f}s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
