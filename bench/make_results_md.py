@@ -155,6 +155,7 @@ def current_default() -> None:
         "mobilenetv2-f05-gl1-seeds",
         "mobilenetv2-f03-gl1-s0",
         "mobilenetv2-f03-gl1-tpe-s0",
+        "resnet56-f03-gl1-s0",
         "vgg19-f05-gl1",
     ):
         quality(name)
