@@ -15,23 +15,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from amc.report import frontiers_plot, markdown_table
+from amc.report import frontier_studies, frontiers_plot, markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "docs" / "experiments"
 MODELS = ("resnet18", "mobilenetv2", "vgg19")
 KINDS = {"macs": ("macs_ratio", "MACs"), "params": ("params_ratio", "parameters")}
-
-
-def load(experiments: Path, models: tuple[str, ...]) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """Budget kind -> model -> the study's rows (models without a study are left out)."""
-    found: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for m in models:
-        path = experiments / f"{m}-frontier" / "results.json"
-        if path.is_file():
-            for r in json.loads(path.read_text()):
-                found.setdefault(r.get("kind", "macs"), {}).setdefault(m, []).append(r)
-    return found
 
 
 def table(rows: list[dict[str, Any]], cost: str) -> str:
@@ -57,7 +46,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=EXPERIMENTS / "three-model-frontiers")
     ap.add_argument("--experiments", type=Path, default=EXPERIMENTS, help="where the MODEL-frontier studies are")
     a = ap.parse_args()
-    found = load(a.experiments, MODELS)
+    found = frontier_studies(a.experiments, MODELS)
     if not found:
         raise SystemExit(
             f"no MODEL-frontier study in {a.experiments}: run amc compare --out {a.experiments}/MODEL-frontier"

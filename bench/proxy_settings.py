@@ -38,6 +38,7 @@ from amc.pruning.build import BuildConfig, NetworkBuilder  # noqa: E402
 from amc.runtime import Runtime  # noqa: E402
 from amc.search import study as studies  # noqa: E402
 from amc.search.context import SearchContext, SearchSettings, build_context  # noqa: E402
+from amc.search.rescore import reference_keep  # noqa: E402
 from amc.training import evaluate  # noqa: E402
 
 
@@ -65,10 +66,8 @@ def pick(trials: list, top: int, others: int, seed: int) -> list:
 
 def reference_trials(trials: list, folder: Path, chosen: list) -> list:
     """The first trial of each heuristic the search chose its reference from, not already ``chosen``."""
-    from amc.search.rescore import _reference_keep
-
     have = {tuple(t.user_attrs["keep"]) for t in chosen}
-    wanted = [tuple(k) for k in _reference_keep(folder) if tuple(k) not in have]
+    wanted = [tuple(k) for k in reference_keep(folder) if tuple(k) not in have]
     first = {}
     for t in sorted(trials, key=lambda t: t.number):
         first.setdefault(tuple(t.user_attrs["keep"]), t)

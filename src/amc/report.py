@@ -22,6 +22,7 @@ __all__ = [
     "write_rows",
     "pareto_plot",
     "frontiers_plot",
+    "frontier_studies",
     "sparsity_plot",
     "search_curve_plot",
     "accuracy_vs_sparsity_plot",
@@ -136,6 +137,18 @@ def frontiers_plot(
     if title:
         fig.suptitle(title, fontsize=11)
     return _save(fig, path)
+
+
+def frontier_studies(experiments: Path, models: Sequence[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Budget kind (``macs``, ``params``) -> model -> the rows of its ``amc compare`` study in
+    ``experiments/MODEL-frontier/results.json``; models without a study are left out."""
+    found: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for m in models:
+        path = experiments / f"{m}-frontier" / "results.json"
+        if path.is_file():
+            for r in json.loads(path.read_text()):
+                found.setdefault(r.get("kind", "macs"), {}).setdefault(m, []).append(r)
+    return found
 
 
 def sparsity_plot(policies: dict[str, dict[str, float]], title: str, path: Path) -> Path:

@@ -29,7 +29,7 @@ from amc.scoring import reward_of
 from amc.search.context import SearchContext
 from amc.search.ddpg import REFERENCE_FILE
 
-__all__ = ["candidates", "rescore_best", "RESCORE_FILE"]
+__all__ = ["candidates", "reference_keep", "rescore_best", "RESCORE_FILE"]
 
 RESCORE_FILE = "rescore.json"
 
@@ -81,7 +81,7 @@ def _load(path: Path, images: int) -> dict[str, list[float]]:
     return dict(saved["scores"]) if saved.get("images") == images and "scores" in saved else {}
 
 
-def _reference_keep(folder: Path) -> list[list[int]]:
+def reference_keep(folder: Path) -> list[list[int]]:
     """The kept channels of the reference heuristic and of every heuristic it was chosen from,
     when the search had one (see amc.search.ddpg; an older search recorded only the chosen one)."""
     path = folder / REFERENCE_FILE
@@ -95,7 +95,7 @@ def rescore_best(
 ) -> tuple[FrozenTrial, dict[str, Any]] | None:
     """The candidate (:func:`candidates`) with the highest reward on unseen held-out images, and
     what was measured; None when there is nothing to choose between or no image to score on."""
-    cands = candidates(trials, k, _reference_keep(folder))
+    cands = candidates(trials, k, reference_keep(folder))
     evaluator = _evaluator(ctx, size) if len(cands) > 1 else None
     if evaluator is None:
         return None
