@@ -26,6 +26,8 @@ def params(text: str):
 
 
 def write(name: str, cells) -> None:
+    for i, cell in enumerate(cells):  # ids stable across regenerations: a rewrite changes only what changed
+        cell["id"] = f"{Path(name).stem[:50]}-{i}"
     nb = new_notebook(
         cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
     )
@@ -199,22 +201,19 @@ write(
         ),
         new_code_cell(SETUP),
         params('MODELS = ("resnet18", "mobilenetv2", "vgg19")\nOUT = Path("runs/notebooks/frontiers")'),
-        new_code_cell("""import json
-from amc.report import frontiers_plot
+        new_code_cell("""from amc.report import frontier_studies, frontiers_plot
 ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "docs" / "experiments").is_dir())
 BUDGETS = "--flops 0.2 0.35 0.5 0.65 0.8 --params 0.2 0.35 0.5 0.65 0.8"
-found = {}  # budget kind -> model -> rows of amc compare
-for m in MODELS:  # each model's study is docs/experiments/MODEL-frontier (other studies differ in budgets or tuning)
-    results = ROOT / "docs" / "experiments" / f"{m}-frontier" / "results.json"
-    if results.is_file():
-        for r in json.loads(results.read_text()):
-            found.setdefault(r.get("kind", "macs"), {}).setdefault(m, []).append(r)
-        print(f"{m}: {results.parent.relative_to(ROOT)}")
+# each model's study is docs/experiments/MODEL-frontier (other studies differ in budgets or tuning)
+found = frontier_studies(ROOT / "docs" / "experiments", MODELS)  # budget kind -> model -> rows of amc compare
 for m in MODELS:
     missing = [k for k in ("macs", "params") if m not in found.get(k, {})]
     if missing:
         print(f"not yet measured: {m} at {' and '.join(missing)} budgets; run amc compare --model {m} {BUDGETS}"
-              f" --methods uniform global sensitivity ddpg --finetune-epochs 0.3 --out docs/experiments/{m}-frontier")"""),
+              " --methods uniform global sensitivity ddpg --episodes 400 --warmup 100 --finetune-epochs 0.3"
+              f" --out docs/experiments/{m}-frontier")
+    else:
+        print(f"{m}: docs/experiments/{m}-frontier")"""),
         new_code_cell(
             'OUT.mkdir(parents=True, exist_ok=True)\nfor kind, results in found.items():\n    rows = [r for rs in results.values() for r in rs]\n    y = "ft_test_acc" if any(r.get("ft_test_acc") is not None for r in rows) else "test_acc"\n    cost = "params_ratio" if kind == "params" else "macs_ratio"\n    path = frontiers_plot({m: results[m] for m in MODELS if m in results}, cost, y, OUT / f"frontiers-{kind}.png",\n                          title=f"budgets on {kind}: accuracy against compression")\n    display(Image(filename=str(path)))'
         ),
