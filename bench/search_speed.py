@@ -37,7 +37,7 @@ from amc.search.runner import SearchRun, run_search  # noqa: E402
 RESULTS_POLICIES = RESULTS / "policies"
 # the SearchRun settings a flag sets when given (otherwise the runner's defaults)
 SEARCH_KEYS = ("projection", "demos", "reference", "rescore", "sigma", "warmup_noise", "sigma_final", "sigma_decay",
-               "critics", "reward")  # fmt: skip
+               "critics", "reward", "polish")  # fmt: skip
 
 
 def _episodes_done(study: str, runs_dir: Path) -> int:
@@ -182,6 +182,7 @@ def parse_args() -> argparse.Namespace:
                     help="noise decay per episode; none: decay to --sigma-final at the last episode")  # fmt: skip
     ap.add_argument("--reward", choices=["acc", "acc-flops", "loss"], help="episode reward (default: the runner's)")
     ap.add_argument("--critics", type=int, default=None, help="DDPG critics: 2 = TD3's twin critics")
+    ap.add_argument("--polish", type=int, default=None, help="DDPG: the last N episodes swap channels around the best")
     ap.add_argument(
         "--scan-train",
         type=int,

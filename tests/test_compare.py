@@ -263,3 +263,17 @@ def test_the_three_model_page_draws_each_model_s_frontier_study(tmp_path):
     assert "| 0.5 | 80.00% (66.67%), x2.00 | 80.00% (66.67%), x2.00 |" in page
     empty = subprocess.run([*run[:3], str(tmp_path / "none"), *run[4:]], capture_output=True, text=True, timeout=120)
     assert empty.returncode != 0 and "no MODEL-frontier study" in empty.stderr
+
+
+def test_compare_prunes_residual_channels_when_asked(tiny_data, tmp_path):
+    from amc.errors import AmcError
+    from amc.jobs import run_compare as run_compare_request
+    from amc.requests import CompareRequest, parse
+
+    values = {"model": "resnet20", "data": str(tiny_data), "checkpoint": str(tiny_checkpoint(tmp_path)),
+              "flops": [0.5], "methods": ["uniform"], "out": str(tmp_path / "out"), "residual": True}  # fmt: skip
+    req = parse(CompareRequest, values)
+    assert req.residual and not parse(CompareRequest, {**values, "residual": False}).residual
+    with pytest.raises(AmcError, match="--residual is not supported on resnet20"):  # reached the unit graph
+        run_compare_request(req)
+    assert not (tmp_path / "out" / "results.json").exists()

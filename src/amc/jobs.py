@@ -80,6 +80,7 @@ def search_run(req: SearchRequest, progress: bool = True) -> SearchRun:
         warmup_noise=req.warmup_noise,
         critics=req.critics,
         sigma_decay=req.sigma_decay,
+        polish=req.polish,
         rescore=req.rescore,
         rescore_size=req.rescore_size,
     )
@@ -160,6 +161,7 @@ def run_compare(req: CompareRequest, command: str | None = None) -> list[dict[st
         target=target,
         kind=kind,
         max_sparsity=req.max_sparsity,
+        residual=req.residual,
         proxy=ProxyConfig(size=req.proxy_size, calib_images=req.calib_images, criterion=req.criterion, seed=req.seed),
         seed=req.seed,
         allow_train=req.train,

@@ -132,13 +132,8 @@ class SearchRequest(_BaseJob):
         " returns nothing worse); with --projection spread the best also centres DDPG's actions (default for ddpg:"
         " uniform global sensitivity tp-global-l1 tp-local-l1; --preset amc drops them)",
     )
-    sigma: float = Field(
-        0.5,
-        gt=0,
-        le=2,
-        description="DDPG exploration noise at the first episode, on the [-1, 1] action scale (AMC's 1.0,"
-        " half the [0, 1] range)",
-    )
+    sigma: float = Field(0.5, gt=0, le=2, description="DDPG exploration noise at the first episode, on the [-1, 1]"
+                         " action scale (AMC's 1.0, half the [0, 1] range)")  # fmt: skip
     sigma_final: float = Field(0.1, gt=0, le=2, description="DDPG exploration noise at the last episode")
     warmup_noise: Literal["uniform", "sigma"] = Field(
         "sigma",
@@ -149,6 +144,8 @@ class SearchRequest(_BaseJob):
     sigma_decay: float | None = Field(
         None, gt=0, le=1, description="noise decay per episode (AMC's 0.95); none: decay to --sigma-final at the end"
     )
+    polish: int = Field(0, ge=0, description="DDPG: the last N of --episodes hill-climb from the best policy by"
+                        " swapping channels between units (0 = off)")  # fmt: skip
     rescore: int = Field(
         8, ge=0, le=100, description="score the best N policies again on unseen held-out images; return the best there"
     )
@@ -198,6 +195,9 @@ class SearchRequest(_BaseJob):
                 f"--warmup ({self.warmup}) must be smaller than --episodes ({self.episodes}): "
                 "warm-up episodes are random, the agent learns after them"
             )
+        if self.polish and (self.method != "ddpg" or self.warmup + self.polish >= self.episodes):
+            raise ValueError(f"--polish ({self.polish}) ends a DDPG search: use --method ddpg and keep --warmup +"
+                             f" --polish below --episodes ({self.episodes}) so the agent learns")  # fmt: skip
         return self
 
     @property
@@ -275,6 +275,7 @@ class CompareRequest(_BaseJob):
         description="runtimes each network's latency is measured on (batch 1 and 64), plotted against accuracy",
     )
     max_sparsity: float = Field(0.8, ge=0, lt=1, description="largest fraction of a unit's channels removed")
+    residual: bool = Field(False, description="also prune channels coupled by residual additions")
     storage: str | None = Field(None, description="Optuna storage (default runs/amc.journal)")
     out: str = Field("runs/compare", description="folder for results.csv/json and the plots")
     train: bool = Field(True, description="train a missing base (--no-train: print the amc train command instead)")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from amc.errors import AmcError
 from amc.policy import Policy
 from amc.scoring import Episode
 from amc.search.base import Searcher, SearchSession, register_searcher
+
+if TYPE_CHECKING:
+    from amc.env import PruningEnv
 
 __all__ = ["DDPGSearcher", "demonstrations", "reference_policy"]
 
@@ -84,17 +87,30 @@ class DDPGSearcher(Searcher):
     description = "AMC's DDPG agent (stable-baselines3), searching around the best heuristic"
 
     def run(self, session: SearchSession) -> Policy | None:
-        from amc.search.agent import AgentCheckpoint, DDPGConfig, EpisodeCallback, make_agent
-
         run, ctx = session.run, session.ctx
         env = session.env()
         if run.reference:  # scored and recorded in every projection; centres only the spread one
             reference = reference_policy(session, run.reference)
             if env.projection == "spread":
                 env.set_reference(reference)
-        done = session.done
-        if run.episodes - done <= 0:
-            return None
+        learn_until = run.episodes - run.polish  # the last --polish episodes swap channels around the best
+        try:
+            if session.done < learn_until:
+                self._learn(session, env, learn_until)
+            if run.polish:
+                from amc.search.polish import polish
+
+                polish(session, run.episodes, ctx.settings.seed)
+        finally:
+            session.progress.close()
+        return None
+
+    @staticmethod
+    def _learn(session: SearchSession, env: PruningEnv, until: int) -> None:
+        """Run the agent until the study holds ``until`` episodes, from its checkpoint when resumed."""
+        from amc.search.agent import AgentCheckpoint, DDPGConfig, EpisodeCallback, make_agent
+
+        run, ctx, done = session.run, session.ctx, session.done
         ckpt = AgentCheckpoint(session.folder / "agent")
         device = str(ctx.base.runtime.device)
         if done and ckpt.exists:
@@ -102,19 +118,15 @@ class DDPGSearcher(Searcher):
         else:
             cfg = DDPGConfig(sigma=run.sigma, sigma_final=run.sigma_final, sigma_decay=run.sigma_decay,
                              critics=run.critics, warmup_noise=run.warmup_noise)  # fmt: skip
-            agent = make_agent(env, run.episodes, run.warmup, ctx.settings.seed, device, cfg)
+            agent = make_agent(env, until, run.warmup, ctx.settings.seed, device, cfg)
         if not done:
             env.add_demonstrations(demonstrations(session, run.demos)[: run.warmup])
 
         def on_episode(actions: list[float], info: dict[str, Any]) -> bool:
             return session.record(env.last_episode, actions)
 
-        try:
-            agent.learn(
-                total_timesteps=(run.episodes - done) * env.n,
-                callback=EpisodeCallback(on_episode, ckpt.save),
-                reset_num_timesteps=False,
-            )
-        finally:
-            session.progress.close()
-        return None
+        agent.learn(
+            total_timesteps=(until - done) * env.n,
+            callback=EpisodeCallback(on_episode, ckpt.save),
+            reset_num_timesteps=False,
+        )

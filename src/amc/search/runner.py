@@ -54,6 +54,7 @@ class SearchRun:
     warmup_noise: str = "sigma"  # warm-up episodes explore around action 0 with ``sigma`` (AMC's: "uniform")
     critics: int = 1  # 2: TD3's twin critics, delayed actor updates and target smoothing
     sigma_decay: float | None = None  # None: decay to ``sigma_final`` at the last episode (AMC's: x0.95 per episode)
+    polish: int = 0  # the last N episodes hill-climb by channel swaps from the best policy (amc.search.polish)
     rescore: int = 8  # the best N policies are scored again on unseen held-out images (amc.search.rescore)
     rescore_size: int = 4000  # 2,000 could not separate near-ties (docs/experiments/resnet56-reference-0.3)
     should_stop: Callable[[], bool] | None = field(default=None, compare=False)  # e.g. a cancelled service job
@@ -87,7 +88,7 @@ def _fingerprint(ctx: SearchContext, run: SearchRun) -> dict[str, Any]:
 # names only those that differ from these (fixed, not the current defaults, so a study of an older default is
 # never resumed under a newer one)
 AGENT_BASELINE: dict[str, Any] = {"warmup": 100, "demos": (), "sigma": 1.0, "sigma_final": 0.1, "sigma_decay": 0.95,
-                                  "critics": 1, "warmup_noise": "uniform"}  # fmt: skip
+                                  "critics": 1, "warmup_noise": "uniform", "polish": 0}  # fmt: skip
 
 
 def _ddpg_settings(run: SearchRun) -> dict[str, Any]:
