@@ -61,3 +61,14 @@ def test_polish_is_part_of_the_study_s_identity_and_checked_on_input(ctx, tmp_pa
     for bad in ({"method": "optuna", "polish": 5}, {"episodes": 100, "warmup": 25, "polish": 75}):
         with pytest.raises(AmcError, match="--polish"):
             parse(SearchRequest, {"model": "resnet20", **bad})
+
+
+def test_demonstrations_are_replayed_beside_the_reference_heuristics(ctx, tmp_path):
+    from amc.search.baselines import HEURISTICS
+
+    run = SearchRun(method="ddpg", episodes=7, warmup=2, demos=("uniform",), reference=("global",), rescore=0,
+                    runs_dir=tmp_path / "runs", out=tmp_path / "b.json", progress=False, study="demos")  # fmt: skip
+    run_search(ctx, run)
+    trials = _trials(tmp_path, "demos")
+    uniform = HEURISTICS["uniform"](ctx)
+    assert np.array_equal(trials[1].user_attrs["keep"], uniform)  # the first agent episode, after the reference

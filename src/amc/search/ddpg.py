@@ -119,7 +119,7 @@ class DDPGSearcher(Searcher):
             cfg = DDPGConfig(sigma=run.sigma, sigma_final=run.sigma_final, sigma_decay=run.sigma_decay,
                              critics=run.critics, warmup_noise=run.warmup_noise)  # fmt: skip
             agent = make_agent(env, until, run.warmup, ctx.settings.seed, device, cfg)
-        if not done:
+            # a fresh agent replays them (``done`` counts the reference heuristics' episodes too)
             env.add_demonstrations(demonstrations(session, run.demos)[: run.warmup])
 
         def on_episode(actions: list[float], info: dict[str, Any]) -> bool:
