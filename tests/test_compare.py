@@ -277,3 +277,15 @@ def test_compare_prunes_residual_channels_when_asked(tiny_data, tmp_path):
     with pytest.raises(AmcError, match="--residual is not supported on resnet20"):  # reached the unit graph
         run_compare_request(req)
     assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_an_unreachable_budget_fails_before_anything_is_written(tiny_data, tmp_path):
+    from amc.errors import AmcError
+
+    settings = SearchSettings(model="resnet20", data=str(tiny_data), checkpoint=str(tiny_checkpoint(tmp_path)),
+                              proxy=ProxyConfig(size=30, calib_images=20), allow_train=False)  # fmt: skip
+    cfg = CompareConfig(budgets=(("macs", 0.5), ("macs", 0.02)), methods=("uniform",), calib_images=20, runtimes=())
+    with pytest.raises(AmcError, match="macs target 0.02 is unreachable"):
+        run_compare(settings, Runtime.create("cpu", "fp32"), cfg, tmp_path / "out", runs_dir=tmp_path / "runs",
+                    progress=False)  # fmt: skip
+    assert not (tmp_path / "out").exists()  # no sweep.json that would refuse the corrected command

@@ -88,11 +88,14 @@ def run_compare(
 ) -> list[dict[str, Any]]:
     """Run the sweep; write results.{csv,json}, PNG plots and a README.md (the table, the
     figures and ``command``) into ``out``; return the rows."""
-    _same_sweep(out, settings, cfg)
+    ident = _same_sweep(out, settings, cfg)
     state_path = out / "results.json"
     rows: list[dict[str, Any]] = json.loads(state_path.read_text()) if state_path.exists() else []
     done = {(r["method"], r.get("kind", settings.kind), r["target"]) for r in rows}
     ctx = build_context(settings, runtime)
+    budgets = {(k, t): Budget(ctx.graph, t, k, settings.max_sparsity, ctx.budget.round_to) for k, t in cfg.budgets}
+    out.mkdir(parents=True, exist_ok=True)  # every budget is reachable: only now is anything written
+    atomic_write_bytes(out / "sweep.json", json.dumps(ident, indent=2).encode())
     p = settings.proxy
     build = BuildConfig(criterion=p.criterion, calib_images=cfg.calib_images, reconstruct=p.reconstruct)
     evaluator = NetworkBuilder(ctx.base.model, ctx.graph, ctx.base.data, runtime, build)
@@ -105,7 +108,7 @@ def run_compare(
             replace(settings, target=target, kind=kind),  # the study name and the policy record the budget
             ctx.base,
             ctx.graph,
-            Budget(ctx.graph, target, kind, settings.max_sparsity, ctx.budget.round_to),
+            budgets[(kind, target)],
             ctx.proxy,
         )
         tag = budget_tag(kind, target)
@@ -130,9 +133,9 @@ def run_compare(
     return rows
 
 
-def _same_sweep(out: Path, settings: SearchSettings, cfg: CompareConfig) -> None:
+def _same_sweep(out: Path, settings: SearchSettings, cfg: CompareConfig) -> dict[str, Any]:
     """Refuse to add to ``out`` rows made otherwise than its own (they would be reused as if
-    comparable); record how its rows are made (``sweep.json``) for the next run."""
+    comparable); returns how its rows are made, which the run records (``sweep.json``)."""
     p = settings.proxy
     ident = {"model": settings.model, "criterion": p.criterion, "reconstruct": p.reconstruct,
              "max_sparsity": settings.max_sparsity, "residual": settings.residual,
@@ -151,8 +154,7 @@ def _same_sweep(out: Path, settings: SearchSettings, cfg: CompareConfig) -> None
         raise AmcError(
             f"--out {out}: its rows were made with {', '.join(diff)}: use another --out, or remove it to start over"
         )
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / "sweep.json", json.dumps(ident, indent=2).encode())
+    return ident
 
 
 def budget_tag(kind: str, target: float) -> str:
