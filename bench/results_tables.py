@@ -102,6 +102,7 @@ def search_speed() -> None:
         "search_speed-mnv2-f03-gl1-tpe-s0",
         "search_speed-vgg19-f05-gl1",
         "search_speed-r56-f03-gl1-s0",
+        "search_speed-mnv2-f03-gl1-polish40-s0",
         "search_speed-r56-f05-trainscan-xeon",
         "search_speed-r56-f03-trainscan-s0",
         "search_speed-r56-f07-trainscan-s0",
