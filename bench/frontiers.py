@@ -23,6 +23,19 @@ MODELS = ("resnet18", "mobilenetv2", "vgg19")
 KINDS = {"macs": ("macs_ratio", "MACs"), "params": ("params_ratio", "parameters")}
 
 
+def study_notes(folder: Path) -> str:
+    """The unpruned test accuracy and how the study cut channels (its config.json and sweep.json)."""
+    notes = []
+    if (folder / "config.json").is_file():
+        notes.append(f"unpruned: {json.loads((folder / 'config.json').read_text())['base']['test_acc']:.2%} test")
+    sweep = json.loads((folder / "sweep.json").read_text()) if (folder / "sweep.json").is_file() else {}
+    if sweep.get("criterion"):
+        notes.append(f"criterion {sweep['criterion']}")
+    if sweep.get("residual"):
+        notes.append("residual-coupled channels pruned too (`--residual`)")
+    return "; ".join(notes)
+
+
 def table(rows: list[dict[str, Any]], cost: str) -> str:
     """Methods as columns, budgets as rows: accuracy after fine-tuning (before it in brackets)."""
     methods = list(dict.fromkeys(r["method"] for r in rows))
@@ -65,13 +78,8 @@ def main() -> None:
         png = frontiers_plot(found[kind], cost, "ft_test_acc", a.out / f"frontiers-{kind}.png", title=title)
         text.append(f"## Budgets on {what}\n\n![{png.name}]({png.name})\n")
         for model, rows in found[kind].items():
-            config = a.experiments / f"{model}-frontier" / "config.json"
-            base = json.loads(config.read_text())["base"]["test_acc"] if config.is_file() else None
-            text.append(
-                f"**{model}**"
-                + (f" (unpruned: {base:.2%} test)" if base is not None else "")
-                + f": test accuracy after fine-tuning (before it), compression ratio of the {what}\n"
-            )
+            text.append(f"**{model}** ({study_notes(a.experiments / f'{model}-frontier')}): test accuracy after"
+                        f" fine-tuning (before it), compression ratio of the {what}\n")  # fmt: skip
             text.append(table(rows, cost) + "\n")
     (a.out / "README.md").write_text("\n".join(text))
     print(f"wrote {a.out}")

@@ -130,10 +130,10 @@ def frontiers_plot(
             if pts:
                 ax.plot(*zip(*pts), marker="o", label=method)
         ax.set_title(model, fontsize=10)
-        ax.set_xlabel(f"compression ratio ({what}: unpruned / pruned)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     axes[0].set_ylabel(axis_label(y))
+    fig.supxlabel(f"compression ratio ({what}: unpruned / pruned)", fontsize=10)  # one label: panels' would overlap
     if title:
         fig.suptitle(title, fontsize=11)
     return _save(fig, path)
