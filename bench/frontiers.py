@@ -78,8 +78,9 @@ def main() -> None:
         png = frontiers_plot(found[kind], cost, "ft_test_acc", a.out / f"frontiers-{kind}.png", title=title)
         text.append(f"## Budgets on {what}\n\n![{png.name}]({png.name})\n")
         for model, rows in found[kind].items():
-            text.append(f"**{model}** ({study_notes(a.experiments / f'{model}-frontier')}): test accuracy after"
-                        f" fine-tuning (before it), compression ratio of the {what}\n")  # fmt: skip
+            notes = study_notes(a.experiments / f"{model}-frontier")
+            text.append(f"**{model}**{f' ({notes})' if notes else ''}: test accuracy after fine-tuning (before it),"
+                        f" compression ratio of the {what}\n")  # fmt: skip
             text.append(table(rows, cost) + "\n")
     (a.out / "README.md").write_text("\n".join(text))
     print(f"wrote {a.out}")

@@ -251,6 +251,7 @@ def test_the_three_model_page_draws_each_model_s_frontier_study(tmp_path):
         (tmp_path / "exp" / f"{model}-frontier").mkdir(parents=True)
         (tmp_path / "exp" / f"{model}-frontier" / "results.json").write_text(json.dumps(rows))
     (tmp_path / "exp" / "vgg19-frontier" / "config.json").write_text(json.dumps({"base": {"test_acc": 0.85}}))
+    (tmp_path / "exp" / "vgg19-frontier" / "sweep.json").write_text(json.dumps({"criterion": "l1", "residual": True}))
     script = Path(__file__).parent.parent / "bench" / "frontiers.py"
     run = [sys.executable, str(script), "--experiments", str(tmp_path / "exp"), "--out", str(tmp_path / "page")]
     done = subprocess.run(run, capture_output=True, text=True, timeout=120)
@@ -258,7 +259,8 @@ def test_the_three_model_page_draws_each_model_s_frontier_study(tmp_path):
     page = (tmp_path / "page" / "README.md").read_text()
     assert (tmp_path / "page" / "frontiers-macs.png").stat().st_size > 0
     assert (tmp_path / "page" / "frontiers-params.png").stat().st_size > 0
-    assert "**vgg19** (unpruned: 85.00% test)" in page and "**resnet18**:" in page and "mobilenetv2" not in page
+    vgg = "**vgg19** (unpruned: 85.00% test; criterion l1; residual-coupled channels pruned too (`--residual`)):"
+    assert vgg in page and "**resnet18**:" in page and "mobilenetv2" not in page
     assert "| 0.5 | 80.00% (66.67%), x2.00 | 80.00% (66.67%), x2.00 |" in page
     empty = subprocess.run([*run[:3], str(tmp_path / "none"), *run[4:]], capture_output=True, text=True, timeout=120)
     assert empty.returncode != 0 and "no MODEL-frontier study" in empty.stderr
