@@ -145,7 +145,7 @@ def current_default() -> None:
     print(
         "\nThe default since session 19: the group-L1 channel criterion (every method keeps a unit's channels by the L1"
         " norm of every coupled weight; docs/experiments/group-l1-criterion), DDPG beside the baselines cut the same"
-        " way, and Optuna TPE's seed 0 where it had won or come close; then ResNet-56's policies at 0.5 fine-tuned for"
+        " way, and Optuna TPE's seed 0 where it had won or come close; then ResNet-56's and MobileNetV2's policies at 0.5 fine-tuned for"
         " 0.3 epoch, and MobileNetV2 at 0.3 with the last 40 episodes polished (`--polish 40`; off by default):"
     )
     for name in (
@@ -159,6 +159,7 @@ def current_default() -> None:
         "resnet56-f03-gl1-s0",
         "vgg19-f05-gl1",
         "resnet56-f05-gl1-ft03",
+        "mobilenetv2-f05-gl1-ft03",
         "mobilenetv2-f03-gl1-polish40-s0",
     ):
         quality(name)
