@@ -146,7 +146,8 @@ def current_default() -> None:
         "\nThe default since session 19: the group-L1 channel criterion (every method keeps a unit's channels by the L1"
         " norm of every coupled weight; docs/experiments/group-l1-criterion), DDPG beside the baselines cut the same"
         " way, and Optuna TPE's seed 0 where it had won or come close; then ResNet-56's and MobileNetV2's policies"
-        " at 0.5 fine-tuned for 0.3 epoch, and MobileNetV2 at 0.3 with the last 40 episodes polished (`--polish 40`; off by default):"
+        " at 0.5 fine-tuned for 0.3 epoch, and MobileNetV2 at 0.3 with the last 40 episodes polished"
+        " (`--polish 40`; off by default):"
     )
     for name in (
         "resnet18-f05-gl1",
