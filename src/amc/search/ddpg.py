@@ -95,8 +95,9 @@ class DDPGSearcher(Searcher):
                 env.set_reference(reference)
         learn_until = run.episodes - run.polish  # the last --polish episodes swap channels around the best
         try:
-            if session.done < learn_until:
-                self._learn(session, env, learn_until)
+            done = session.done
+            if done < learn_until:
+                self._learn(session, env, done, learn_until)
             if run.polish:
                 from amc.search.polish import polish
 
@@ -106,11 +107,11 @@ class DDPGSearcher(Searcher):
         return None
 
     @staticmethod
-    def _learn(session: SearchSession, env: PruningEnv, until: int) -> None:
-        """Run the agent until the study holds ``until`` episodes, from its checkpoint when resumed."""
+    def _learn(session: SearchSession, env: PruningEnv, done: int, until: int) -> None:
+        """Run the agent from ``done`` until the study holds ``until`` episodes, from its checkpoint when resumed."""
         from amc.search.agent import AgentCheckpoint, DDPGConfig, EpisodeCallback, make_agent
 
-        run, ctx, done = session.run, session.ctx, session.done
+        run, ctx = session.run, session.ctx
         ckpt = AgentCheckpoint(session.folder / "agent")
         device = str(ctx.base.runtime.device)
         if done and ckpt.exists:

@@ -28,13 +28,14 @@ def swap(budget: Budget, keep: np.ndarray, rng: np.random.Generator) -> np.ndarr
     topped up (:meth:`Budget.fill`); None when the draw cannot make a different policy that fits."""
     channels, floor, step = budget.channels, budget.min_keep, budget.round_to
     grow = np.flatnonzero(keep < channels)
-    shrink = np.flatnonzero(keep > floor)
-    if len(grow) == 0 or len(shrink) == 0:
+    if len(grow) == 0:
         return None
     i = int(rng.choice(grow))
-    j = int(rng.choice(shrink[shrink != i])) if (shrink != i).any() else None
-    if j is None:
+    shrink = np.flatnonzero(keep > floor)
+    shrink = shrink[shrink != i]
+    if len(shrink) == 0:
         return None
+    j = int(rng.choice(shrink))
     moved = max(step, int(round(channels[i] * float(rng.choice(STEPS)) / step)) * step)
     out = keep.copy()
     out[i] = min(channels[i], out[i] + moved)
