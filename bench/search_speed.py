@@ -165,7 +165,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--proxy-bn", choices=["recalibrate", "batch"], default=ProxyConfig.bn)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--flops", type=float, default=0.5)
-    ap.add_argument("--projection", default=None, help="spread or amc (default: the runner's)")
+    ap.add_argument("--projection", default=None, help="spread, bounded or amc (default: the runner's)")
     ap.add_argument("--no-fill", action="store_true")
     ap.add_argument("--demos", nargs="*", default=None, help="heuristic policies replayed in DDPG's warm-up")
     ap.add_argument(

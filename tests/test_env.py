@@ -43,7 +43,7 @@ def test_every_episode_meets_the_budget(budget, reward):
         assert r == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("round_to, projection", [(8, "amc"), (4, "amc"), (8, "spread")])
+@pytest.mark.parametrize("round_to, projection", [(8, "amc"), (4, "amc"), (8, "spread"), (8, "bounded")])
 def test_every_episode_meets_the_budget_with_counts_rounded(round_to, projection):
     """The action bound once stopped at a count between multiples, which the rounding then raised:
     a search with --round-to 8 returned policies at 1.02 of their budget."""
@@ -64,6 +64,32 @@ def test_action_maps_to_sparsity_range(budget):
     env.reset()
     assert env.sparsity_for(1.0) == pytest.approx(budget.max_sparsity)
     assert env.sparsity_for(-1.0) == pytest.approx(budget.min_sparsity(0, budget.channels))
+
+
+def _mid_episode(projection: str, target: float, steps: int) -> PruningEnv:
+    tight = Budget(UnitGraph(build_model("resnet56")), target)
+    env = PruningEnv(tight, fake_accuracy, projection=projection)
+    env.reset()
+    for _ in range(steps):  # the early units spared: the bound binds from here on
+        env.step(np.full(1, -0.6, dtype=np.float32))
+    return env
+
+
+def test_the_bounded_projection_spans_only_what_the_bound_leaves_open():
+    """Near a tight budget, spread raises every action below a small negative one to the bound
+    alike; bounded maps -1 to the bound and spreads [-1, 0] over [bound, centre]."""
+    spread, bounded = _mid_episode("spread", 0.3, 5), _mid_episode("bounded", 0.3, 5)
+    lo = bounded.budget.min_sparsity(bounded._t, bounded._keep)
+    assert lo > 0.3  # the situation under test: the bound leaves little
+    actions = np.linspace(-1, 1, 21)
+    wide, narrow = [spread.sparsity_for(a) for a in actions], [bounded.sparsity_for(a) for a in actions]
+    assert narrow[0] == pytest.approx(lo) and narrow[-1] == pytest.approx(bounded.budget.max_sparsity)
+    assert np.all(np.diff(narrow) > 0)  # every action asks for something different
+    spread_lo = spread.budget.min_sparsity(spread._t, spread._keep)  # its prefix differs: -0.6 asked for less
+    assert sum(w == pytest.approx(spread_lo) for w in wide) >= 5 and sum(n == pytest.approx(lo) for n in narrow) == 1
+    assert spread.sparsity_for(1.0) == bounded.sparsity_for(1.0)
+    for a in actions:  # action_for inverts sparsity_for within the range
+        assert bounded.action_for(bounded.sparsity_for(a)) == pytest.approx(a, abs=1e-9)
 
 
 def test_all_minus_one_episode_is_bounded_up_to_the_budget(budget):
@@ -99,7 +125,7 @@ def test_zero_actions_replay_the_reference_and_others_search_around_it(budget, s
 
 
 def test_reference_needs_the_spread_projection(budget):
-    with pytest.raises(ValueError, match="projection='spread'"):
+    with pytest.raises(ValueError, match="a reference policy needs projection in"):
         PruningEnv(budget, fake_accuracy, projection="amc").set_reference(np.zeros(len(budget.channels)))
 
 

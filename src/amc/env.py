@@ -15,10 +15,11 @@ from gymnasium import spaces
 from amc.pruning.budget import Budget
 from amc.scoring import REWARDS, Episode, Evaluate, score
 
-__all__ = ["PruningEnv", "REWARDS", "PROJECTIONS", "ENV_ID", "register"]
+__all__ = ["PruningEnv", "REWARDS", "PROJECTIONS", "CENTRED", "ENV_ID", "register"]
 
 ENV_ID = "amc/Pruning-v0"
-PROJECTIONS = ("spread", "amc")
+PROJECTIONS = ("spread", "bounded", "amc")
+CENTRED = ("spread", "bounded")  # projections whose action 0 is the (shifted) reference
 LAYER_KINDS = {"conv": 0.0, "dwconv": 0.5, "linear": 1.0}
 FEATURES = (
     "index",
@@ -50,11 +51,15 @@ class PruningEnv(gym.Env):
     1 for ``max_sparsity``, linear in between: sparing one unit spreads its cost over all the
     later ones. Given a reference policy (:meth:`set_reference`), action 0 asks for the
     reference's sparsity instead, shifted alike over the units still to come so they meet the
-    budget: the agent searches around the reference. With ``projection="amc"`` (the paper's) the action maps linearly to
-    ``[0, max_sparsity]``. Either way the sparsity is then raised to the least value that keeps
-    the budget reachable if every later unit is pruned to ``max_sparsity`` (AMC's bound), so
-    every episode's policy meets the budget. With ``fill`` (default) the finished policy gets
-    channels back, most-pruned unit first, while the budget holds: no budget is left unspent.
+    budget: the agent searches around the reference. ``projection="bounded"`` is ``spread`` with -1
+    asking for the least sparsity the bound below allows instead of none, so near a tight budget
+    the whole action range falls where the bound leaves a choice (with ``spread`` every action
+    below a small negative one is raised to the bound alike). With ``projection="amc"`` (the
+    paper's) the action maps linearly to ``[0, max_sparsity]``. Either way the sparsity is then
+    raised to the least value that keeps the budget reachable if every later unit is pruned to
+    ``max_sparsity`` (AMC's bound), so every episode's policy meets the budget. With ``fill``
+    (default) the finished policy gets channels back, most-pruned unit first, while the budget
+    holds: no budget is left unspent.
 
     ## Observation Space
     ``Box(0, 1, (11,), float32)``, AMC's layer embedding of the current unit, every feature
@@ -77,7 +82,7 @@ class PruningEnv(gym.Env):
     - ``evaluate``: ``keep -> accuracy`` (fraction), or what the proxy measured (``accuracy`` and
       ``loss``, e.g. a :class:`~amc.proxy.ProxyResult`), where ``keep`` holds kept channel counts.
     - ``reward``: ``"acc"``, ``"acc-flops"`` or ``"loss"``.
-    - ``projection``: ``"spread"`` or ``"amc"`` (see Action Space).
+    - ``projection``: ``"spread"``, ``"bounded"`` or ``"amc"`` (see Action Space).
     - ``fill``: spend what the policy leaves of the budget (see Action Space).
 
     The final step's ``info`` carries ``keep``, ``sparsity``, ``accuracy``, ``macs_ratio``,
@@ -165,8 +170,8 @@ class PruningEnv(gym.Env):
     def set_reference(self, sparsity: np.ndarray) -> None:
         """Centre the ``spread`` projection on this per-unit policy (e.g. the best heuristic):
         all-zero actions then replay it, and the agent searches around it."""
-        if self.projection != "spread":
-            raise ValueError("a reference policy needs projection='spread'")
+        if self.projection not in CENTRED:
+            raise ValueError(f"a reference policy needs projection in {CENTRED}, not {self.projection!r}")
         self.reference = np.clip(np.asarray(sparsity, dtype=np.float64), 0.0, self.budget.max_sparsity)
 
     def sparsity_for(self, action: float) -> float:
@@ -177,9 +182,15 @@ class PruningEnv(gym.Env):
         Either way raised to AMC's bound, so the budget stays reachable.
         """
         a = float(np.clip(action, -1.0, 1.0))
-        cap, c = self.budget.max_sparsity, self._centre()
-        wanted = c + a * (cap - c) if a >= 0 else c * (1.0 + a)
-        return max(wanted, self.budget.min_sparsity(self._t, self._keep))
+        cap, c, lo = self.budget.max_sparsity, self._centre(), self.budget.min_sparsity(self._t, self._keep)
+        floor = self._floor(c, lo)
+        wanted = c + a * (cap - c) if a >= 0 else c + a * (c - floor)
+        return max(wanted, lo)
+
+    def _floor(self, centre: float, bound: float) -> float:
+        """The sparsity action -1 asks for: none (``spread``, ``amc``), or the least the bound allows
+        (``bounded``, so the whole action range stays within what the budget leaves open)."""
+        return min(bound, centre) if self.projection == "bounded" else 0.0
 
     def action_for(self, sparsity: float) -> float:
         """The action that asks for ``sparsity`` at the current unit (inverse of
@@ -187,7 +198,8 @@ class PruningEnv(gym.Env):
         cap, c = self.budget.max_sparsity, self._centre()
         if sparsity >= c:
             return float(np.clip((sparsity - c) / (cap - c), -1, 1)) if cap > c else 0.0
-        return float(np.clip(sparsity / c - 1.0, -1, 1)) if c > 0 else -1.0
+        floor = self._floor(c, self.budget.min_sparsity(self._t, self._keep)) if self.projection == "bounded" else 0.0
+        return float(np.clip((sparsity - c) / (c - floor), -1, 1)) if c > floor else -1.0
 
     def add_demonstrations(self, policies: list[np.ndarray]) -> None:
         """Queue per-unit sparsity vectors: each following episode (one per vector) is steered

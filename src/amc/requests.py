@@ -35,7 +35,7 @@ __all__ = [
 
 R = TypeVar("R", bound="Request")
 Precision = Literal["auto", "bf16", "fp32"]
-Projection = Literal["spread", "amc"]
+Projection = Literal["spread", "bounded", "amc"]
 Demo = Literal["uniform", "global", "sensitivity", "tp-global-l1", "tp-local-l1"]
 Preset = Literal["default", "amc", "amc-paper", "spread", "reference", "amc-reference"]
 RoundTo = Annotated[int, Field(ge=1, le=1024)] | Literal["auto"]
@@ -121,15 +121,15 @@ class SearchRequest(_BaseJob):
         " on --runtime at --batch-size, measured on this machine",
     )
     residual: bool = Field(False, description="also prune channels coupled by residual additions")
-    projection: Projection = Field(
-        "spread", description="action -> sparsity: spread (around the reference) or amc (AMC's range and bound)"
-    )
+    projection: Projection = Field("spread", description="action -> sparsity: spread (around the reference),"
+                                   " bounded (spread within what the bound leaves open) or amc (AMC's)")  # fmt: skip
     fill: bool = Field(True, description="top the policy up until the next channel would break the budget")
     demos: list[Demo] = Field([], description="heuristic policies replayed in DDPG's warm-up (e.g. uniform global)")
     reference: list[Demo] = Field(
         [],
         description="DDPG: heuristics scored first as episodes of the search and re-scored with its best (so it"
-        " returns nothing worse); with --projection spread the best also centres DDPG's actions (default for ddpg:"
+        " returns nothing worse); with --projection spread or bounded the best also centres DDPG's actions"
+        " (default for ddpg:"
         " uniform global sensitivity tp-global-l1 tp-local-l1; --preset amc drops them)",
     )
     sigma: float = Field(0.5, gt=0, le=2, description="DDPG exploration noise at the first episode, on the [-1, 1]"

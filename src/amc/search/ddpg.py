@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from amc.checkpoints import atomic_write_bytes
+from amc.env import CENTRED
 from amc.errors import AmcError
 from amc.policy import Policy
 from amc.scoring import Episode
@@ -89,9 +90,9 @@ class DDPGSearcher(Searcher):
     def run(self, session: SearchSession) -> Policy | None:
         run, ctx = session.run, session.ctx
         env = session.env()
-        if run.reference:  # scored and recorded in every projection; centres only the spread one
+        if run.reference:  # scored and recorded in every projection; centres only spread and bounded
             reference = reference_policy(session, run.reference)
-            if env.projection == "spread":
+            if env.projection in CENTRED:
                 env.set_reference(reference)
         learn_until = run.episodes - run.polish  # the last --polish episodes swap channels around the best
         try:
