@@ -176,7 +176,7 @@ def parse_args() -> argparse.Namespace:
     )
     ap.add_argument("--rescore", type=int, default=None, help="re-score the N best policies on unseen held-out images")
     ap.add_argument("--sigma", type=float, default=None, help="DDPG noise at the first learning episode")
-    ap.add_argument("--warmup-noise", choices=["uniform", "sigma"], default=None)
+    ap.add_argument("--warmup-noise", choices=["uniform", "sigma", "tpe"], default=None)
     ap.add_argument("--sigma-final", type=float, default=None)
     ap.add_argument("--sigma-decay", type=lambda v: "none" if v == "none" else float(v), default=None,
                     help="noise decay per episode; none: decay to --sigma-final at the last episode")  # fmt: skip

@@ -135,10 +135,10 @@ class SearchRequest(_BaseJob):
     sigma: float = Field(0.5, gt=0, le=2, description="DDPG exploration noise at the first episode, on the [-1, 1]"
                          " action scale (AMC's 1.0, half the [0, 1] range)")  # fmt: skip
     sigma_final: float = Field(0.1, gt=0, le=2, description="DDPG exploration noise at the last episode")
-    warmup_noise: Literal["uniform", "sigma"] = Field(
+    warmup_noise: Literal["uniform", "sigma", "tpe"] = Field(
         "sigma",
-        description="DDPG warm-up actions: uniform random (AMC's) or --sigma's noise around action 0"
-        " (the reference policy, with one)",
+        description="DDPG warm-up actions: uniform random (AMC's), --sigma's noise around action 0"
+        " (the reference policy, with one), or proposed by Optuna's TPE from the episodes scored so far",
     )
     critics: int = Field(1, ge=1, le=2, description="DDPG critics: 1 (AMC) or 2 (TD3's twin critics, delayed actor)")
     sigma_decay: float | None = Field(

@@ -110,8 +110,23 @@ class AMCDDPG(DDPG):
 
     def __init__(self, *args: Any, actor_lr: float = 1e-4, critic_lr: float = 1e-3, **kwargs: Any) -> None:
         self.actor_lr, self.critic_lr = actor_lr, critic_lr
+        self.proposer: Callable[[], np.ndarray] | None = None  # warm-up episodes' actions (TPE), set per run
+        self._proposal = np.zeros(0)
         kwargs["learning_rate"] = critic_lr
         super().__init__(*args, **kwargs)
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "proposer", "_proposal"]  # rebuilt by the searcher on resume
+
+    def _proposed(self, n_envs: int) -> np.ndarray:
+        """The proposer's action for this step: episodes have ``n`` steps each and start at
+        multiples of ``n`` timesteps (a resumed agent stops between episodes), so a new episode's
+        actions are asked for at each multiple."""
+        n = int(self.get_env().get_attr("n")[0])  # type: ignore[union-attr]
+        if self.num_timesteps % n == 0 or len(self._proposal) != n:
+            assert self.proposer is not None
+            self._proposal = np.asarray(self.proposer(), dtype=np.float64)
+        return np.full((n_envs, 1), self._proposal[self.num_timesteps % n], dtype=np.float32)
 
     def _update_learning_rate(self, optimizers: Any) -> None:
         for group in self.actor.optimizer.param_groups:
@@ -125,6 +140,9 @@ class AMCDDPG(DDPG):
         demo = self.env.env_method("demo_action")[0] if self.env is not None else None
         if demo is not None:  # replaying a demonstration (a heuristic policy) in the warm-up
             scaled = np.full((n_envs, 1), demo, dtype=np.float32)
+            return self.policy.unscale_action(scaled), scaled
+        if self.proposer is not None and self.num_timesteps < learning_starts:  # a warm-up proposed by TPE
+            scaled = self._proposed(n_envs)
             return self.policy.unscale_action(scaled), scaled
         local = getattr(action_noise, "local", False)  # an agent saved before ``local`` existed has none
         if not isinstance(action_noise, TruncatedNormalNoise) or (self.num_timesteps < learning_starts and not local):
@@ -151,7 +169,9 @@ class DDPGConfig:
     counter a critic's over-estimation (on MobileNetV2 it searched worse than DDPG, one seed:
     docs/experiments/mobilenetv2-reference-0.5). ``warmup_noise="sigma"``: the warm-up samples
     ``sigma``'s truncated normal around action 0 (the reference policy) instead of uniform random
-    actions, so the critic first learns the region the search starts from."""
+    actions, so the critic first learns the region the search starts from. ``"tpe"``: Optuna's TPE
+    proposes each warm-up episode's actions from the episodes scored so far (the searcher sets
+    :attr:`AMCDDPG.proposer`; :mod:`amc.search.warmup`)."""
 
     hidden: tuple[int, ...] = (300, 300)
     actor_lr: float = 1e-4
