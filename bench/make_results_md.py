@@ -164,6 +164,20 @@ def current_default() -> None:
         "mobilenetv2-f03-gl1-polish40-s0",
     ):
         quality(name)
+    print(
+        "\nSession 21: two DDPG options measured at 0.3 of the MACs (seed 0): the bounded projection"
+        " (`--projection bounded`: action -1 at the budget's bound instead of no pruning) and warm-ups that explore"
+        " otherwise (`--warmup-noise uniform`, AMC's, and `--warmup-noise tpe`: Optuna's TPE proposes the warm-up"
+        " episodes from the episodes scored so far; `noref`: without the reference heuristics, TPE's own action"
+        " space); then the TPE warm-up at 0.5:"
+    )
+    for name in (
+        "mobilenetv2-f03-gl1-bounded-s0",
+        "resnet56-f03-gl1-bounded-s0",
+        "resnet56-f05-gl1-tpewarm-samplers",
+        "mobilenetv2-f05-gl1-tpewarm-s0",
+    ):
+        quality(name)
     print("\n### Does the held-out split rank policies as the test split does? (`bench/heldout_agreement.py`)")
     heldout_agreement()
 
