@@ -176,6 +176,9 @@ def current_default() -> None:
         "resnet56-f03-gl1-bounded-s0",
         "resnet56-f05-gl1-tpewarm-samplers",
         "mobilenetv2-f05-gl1-tpewarm-s0",
+        "resnet56-f03-gl1-tpewarm-seeds",
+        "mobilenetv2-f05-gl1-tpewarm-seeds",
+        "mobilenetv2-f03-gl1-tpewarm-seeds",
     ):
         quality(name)
     print("\n### Does the held-out split rank policies as the test split does? (`bench/heldout_agreement.py`)")

@@ -28,7 +28,12 @@ class TPEProposer:
     def __init__(self, study: optuna.Study, names: list[str], seed: int) -> None:
         self.source, self.names = study, list(names)
         sampler = optuna.samplers.TPESampler(seed=seed)
-        self.local = optuna.create_study(direction=study.direction, sampler=sampler)
+        level = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created in memory" line in the log
+        try:
+            self.local = optuna.create_study(direction=study.direction, sampler=sampler)
+        finally:
+            optuna.logging.set_verbosity(level)
         self._copied: set[int] = set()
 
     def _sync(self) -> None:
