@@ -179,6 +179,9 @@ def current_default() -> None:
         "resnet56-f03-gl1-tpewarm-seeds",
         "mobilenetv2-f05-gl1-tpewarm-seeds",
         "mobilenetv2-f03-gl1-tpewarm-seeds",
+        "resnet56-f05-gl1-tpewarm-seeds",
+        "resnet18-f05-gl1-tpewarm",
+        "vgg19-f05-gl1-tpewarm",
     ):
         quality(name)
     print("\n### Does the held-out split rank policies as the test split does? (`bench/heldout_agreement.py`)")

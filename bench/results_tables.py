@@ -118,6 +118,7 @@ def search_speed() -> None:
         "search_speed-mnv2-f05-gl1-tpewarm-s12",
         "search_speed-mnv2-f03-gl1-tpewarm-s12",
         "search_speed-r56-f05-gl1-tpewarm-s12",
+        "search_speed-r18-vgg19-f05-gl1-tpewarm-s0",
         "search_speed-f03-gl1-tpe-s12",
         "search_speed-f03-gl1-random",
         "search_speed-r56-f05-trainscan-xeon",
