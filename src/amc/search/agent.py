@@ -123,7 +123,7 @@ class AMCDDPG(DDPG):
         multiples of ``n`` timesteps (a resumed agent stops between episodes), so a new episode's
         actions are asked for at each multiple."""
         n = int(self.get_env().get_attr("n")[0])  # type: ignore[union-attr]
-        if self.num_timesteps % n == 0 or len(self._proposal) != n:
+        if self.num_timesteps % n == 0:
             assert self.proposer is not None
             self._proposal = np.asarray(self.proposer(), dtype=np.float64)
         return np.full((n_envs, 1), self._proposal[self.num_timesteps % n], dtype=np.float32)
