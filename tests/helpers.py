@@ -72,3 +72,12 @@ def make_real_subset(src: Path, root: Path, train_per_class: int = 300, test_per
                 (out / f.name).symlink_to(f.resolve())
     (dest / "done").write_text("ok")
     return dest
+
+
+def study_trials(runs_dir: Path, name: str) -> list:  # type: ignore[type-arg]
+    """The complete trials of the study ``name`` in ``runs_dir``'s default storage."""
+    import optuna
+
+    from amc.search import study as studies
+
+    return studies.completed(optuna.load_study(study_name=name, storage=studies.open_storage(None, runs_dir)))

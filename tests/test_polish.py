@@ -1,11 +1,10 @@
 """Polish: a DDPG search's last episodes hill-climb from its best policy by channel swaps."""
 
 import numpy as np
-import optuna
 import pytest
+from helpers import study_trials
 
 from amc.errors import AmcError
-from amc.search import study as studies
 from amc.search.polish import swap
 from amc.search.runner import SearchRun, run_search
 
@@ -29,24 +28,19 @@ def test_no_swap_when_no_unit_can_give_or_take(ctx):
     assert swap(budget, budget.channels.copy(), rng) is None  # no unit can take them
 
 
-def _trials(tmp_path, name):
-    study = optuna.load_study(study_name=name, storage=studies.open_storage(None, tmp_path / "runs"))
-    return studies.completed(study)
-
-
 def test_the_last_episodes_polish_the_best_policy_and_resume(ctx, tmp_path):
     stops = iter([False] * 9 + [True])  # stopped at the 10th recorded episode: two polish steps in
     base = dict(method="ddpg", episodes=12, warmup=2, polish=4, runs_dir=tmp_path / "runs", out=tmp_path / "b.json",
                 progress=False, study="polished")  # fmt: skip
     run_search(ctx, SearchRun(**base, should_stop=lambda: next(stops, True)))
-    first = _trials(tmp_path, "polished")
+    first = study_trials(tmp_path / "runs", "polished")
     assert len(first) == 10
     best = max(first[:8], key=lambda t: (t.value, -t.number))  # what the agent and the references left
     polished = np.asarray(first[8].user_attrs["keep"])
     assert (polished > np.asarray(best.user_attrs["keep"])).any()  # a swap around it
     policy = run_search(ctx, SearchRun(**base, resume=True))
     assert policy.metrics["trials"] == 12 and policy.achieved["macs_ratio"] <= 0.5 + 1e-9
-    assert len({tuple(t.user_attrs["keep"]) for t in _trials(tmp_path, "polished")[8:]}) >= 3
+    assert len({tuple(t.user_attrs["keep"]) for t in study_trials(tmp_path / "runs", "polished")[8:]}) >= 3
 
 
 def test_polish_is_part_of_the_study_s_identity_and_checked_on_input(ctx, tmp_path):
@@ -69,6 +63,6 @@ def test_demonstrations_are_replayed_beside_the_reference_heuristics(ctx, tmp_pa
     run = SearchRun(method="ddpg", episodes=7, warmup=2, demos=("uniform",), reference=("global",), rescore=0,
                     runs_dir=tmp_path / "runs", out=tmp_path / "b.json", progress=False, study="demos")  # fmt: skip
     run_search(ctx, run)
-    trials = _trials(tmp_path, "demos")
+    trials = study_trials(tmp_path / "runs", "demos")
     uniform = HEURISTICS["uniform"](ctx)
     assert np.array_equal(trials[1].user_attrs["keep"], uniform)  # the first agent episode, after the reference

@@ -3,8 +3,8 @@
 import numpy as np
 import optuna
 import pytest
+from helpers import study_trials
 
-from amc.search import study as studies
 from amc.search.runner import SearchRun, run_search
 from amc.search.warmup import TPEProposer
 
@@ -42,11 +42,6 @@ def test_a_new_proposer_starts_from_what_the_study_holds():
     assert np.mean(near) < 0.5 * np.mean(random)
 
 
-def _trials(tmp_path, name):
-    study = optuna.load_study(study_name=name, storage=studies.open_storage(None, tmp_path / "runs"))
-    return studies.completed(study)
-
-
 def test_ddpg_takes_the_proposals_in_its_warm_up_only_and_resumes(ctx, tmp_path, monkeypatch):
     calls = []
 
@@ -59,9 +54,9 @@ def test_ddpg_takes_the_proposals_in_its_warm_up_only_and_resumes(ctx, tmp_path,
     base = dict(method="ddpg", episodes=10, warmup=6, warmup_noise="tpe", reference=("uniform",), rescore=0,
                 runs_dir=tmp_path / "runs", out=tmp_path / "b.json", progress=False, study="tpe")  # fmt: skip
     run_search(ctx, SearchRun(**base, should_stop=lambda: next(stops, True)))
-    assert len(_trials(tmp_path, "tpe")) == 5 and calls == [1, 2, 3, 4]
+    assert len(study_trials(tmp_path / "runs", "tpe")) == 5 and calls == [1, 2, 3, 4]
     run_search(ctx, SearchRun(**base, resume=True))
-    trials = _trials(tmp_path, "tpe")
+    trials = study_trials(tmp_path / "runs", "tpe")
     assert len(trials) == 10 and calls == [1, 2, 3, 4, 5, 6]  # asked again only for the warm-up's last two
     proposed = [np.allclose(list(t.params.values()), 0.375) for t in trials]
     assert proposed == [False] + [True] * 6 + [False] * 3  # the reference, the warm-up, the agent's own
