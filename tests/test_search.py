@@ -244,6 +244,9 @@ def test_with_amc_projection_the_reference_heuristics_are_scored_but_do_not_cent
     five = [*three, "tp-global-l1", "tp-local-l1"]
     req = parse(SearchRequest, {"model": "resnet20", "flops": 0.5})  # the default: DDPG around the best heuristic
     assert (req.projection, req.reference, req.rescore, req.criterion) == ("spread", five, 8, "group-l1")
+    assert req.warmup_noise == "tpe"  # since session 22; the previous warm-up is a preset
+    local = parse(SearchRequest, {"model": "resnet20", "flops": 0.5, "preset": "local-warmup"}).model_dump()
+    assert local == req.model_dump() | {"preset": "local-warmup", "warmup_noise": "sigma"}
     previous = {"sigma": 1.0, "warmup_noise": "uniform", "sigma_decay": 0.95, "proxy_size": 1000, "calib_images": 500,
                 "reference": three, "criterion": "l1"}  # fmt: skip
     assert (

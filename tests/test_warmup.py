@@ -69,6 +69,7 @@ def test_tpe_warm_up_is_a_request_value_and_part_of_the_study_s_identity(ctx, tm
     assert parse(SearchRequest, {"model": "resnet20", "warmup_noise": "tpe"}).warmup_noise == "tpe"
     base = dict(method="ddpg", episodes=4, warmup=2, rescore=0, reference=(), runs_dir=tmp_path / "runs",
                 out=tmp_path / "b.json", progress=False, study="sigma")  # fmt: skip
-    run_search(ctx, SearchRun(**base))
+    run_search(ctx, SearchRun(**base, warmup_noise="sigma"))
     with pytest.raises(AmcError, match="other settings"):
         run_search(ctx, SearchRun(**{**base, "episodes": 6, "warmup_noise": "tpe", "resume": True}))
+    assert SearchRun().warmup_noise == "tpe"  # the default since session 22

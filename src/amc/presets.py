@@ -23,11 +23,14 @@ __all__ = [
 # *-reference-*, *-local-warmup): the uniform, global and sensitivity policies and Torch-Pruning's global and local
 # L1 pruners (since session 18: about a second each, and on ResNet-18 the best baseline) are scored first as
 # episodes of the search; the best centres the spread projection (action 0 replays it, shifted over the units
-# left to meet the budget), so the agent searches around it; the warm-up explores around that reference too
-# (noise 0.5 on the [-1, 1] action scale), decaying to 0.1 at the last episode; the proxy scores 500 held-out
+# left to meet the budget), so the agent searches around it; since session 22 Optuna's TPE proposes the 100 warm-up
+# episodes from every episode the study holds (amc.search.warmup: ResNet-56 at 0.3 +2.9 test points over the
+# previous warm-up, MobileNetV2 and VGG-19 at 0.5 +0.4 and +0.8, bench/results/policy_quality-*-tpewarm*); the
+# agent's noise is 0.5 on the [-1, 1] action scale, decaying to 0.1 at the last episode; the proxy scores 500 held-out
 # images after recalibrating BatchNorm on 250 (bench/proxy_settings.py); the 8 best policies and the reference's
 # candidates are scored again on 4,000 unseen held-out images and the best there is returned
 # (amc.search.rescore); the top-up.
+# local-warmup: the default of sessions 17-21, its warm-up exploring around the reference with the agent's noise.
 # The reference and amc-reference presets keep amc's three heuristics, as their results were measured.
 # reference: the previous default (uniform random warm-up, AMC's noise 1.0 x0.95 per episode, a 1,000-image proxy
 # recalibrated on 500), by the name its results were measured under. amc: AMC's action range, bound and noise plus
@@ -46,6 +49,7 @@ _AMC_NOISE: dict[str, Any] = {"sigma": 1.0, "warmup_noise": "uniform", "sigma_de
 _PREVIOUS_PROXY: dict[str, Any] = {"proxy_size": 1000, "calib_images": 500}
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
+    "local-warmup": {"warmup_noise": "sigma"},
     "amc": {"projection": "amc", **_AMC_NOISE, **_NO_REFERENCE, **_FILTER_L1},
     "amc-paper": {"projection": "amc", "fill": False, "demos": [], **_AMC_NOISE, **_NO_REFERENCE, **_FILTER_L1},
     "spread": {

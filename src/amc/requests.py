@@ -37,7 +37,7 @@ R = TypeVar("R", bound="Request")
 Precision = Literal["auto", "bf16", "fp32"]
 Projection = Literal["spread", "bounded", "amc"]
 Demo = Literal["uniform", "global", "sensitivity", "tp-global-l1", "tp-local-l1"]
-Preset = Literal["default", "amc", "amc-paper", "spread", "reference", "amc-reference"]
+Preset = Literal["default", "local-warmup", "amc", "amc-paper", "spread", "reference", "amc-reference"]
 RoundTo = Annotated[int, Field(ge=1, le=1024)] | Literal["auto"]
 
 
@@ -96,7 +96,7 @@ class SearchRequest(_BaseJob):
     warmup: int = Field(
         100,
         ge=0,
-        description="DDPG warm-up episodes (random, or replayed heuristics); default: episodes/4, at most 100",
+        description="DDPG warm-up episodes (see --warmup-noise; replayed --demos); default: episodes/4, at most 100",
     )
     reward: Literal["acc", "acc-flops", "loss"] = Field(
         "acc", description="acc (-error), acc-flops (-error*log MACs) or loss (-cross-entropy: less noisy)"
@@ -136,9 +136,9 @@ class SearchRequest(_BaseJob):
                          " action scale (AMC's 1.0, half the [0, 1] range)")  # fmt: skip
     sigma_final: float = Field(0.1, gt=0, le=2, description="DDPG exploration noise at the last episode")
     warmup_noise: Literal["uniform", "sigma", "tpe"] = Field(
-        "sigma",
-        description="DDPG warm-up actions: uniform random (AMC's), --sigma's noise around action 0"
-        " (the reference policy, with one), or proposed by Optuna's TPE from the episodes scored so far",
+        "tpe",
+        description="DDPG warm-up actions: proposed by Optuna's TPE from the episodes scored so far, uniform"
+        " random (AMC's), or --sigma's noise around action 0 (the reference policy; --preset local-warmup)",
     )
     critics: int = Field(1, ge=1, le=2, description="DDPG critics: 1 (AMC) or 2 (TD3's twin critics, delayed actor)")
     sigma_decay: float | None = Field(

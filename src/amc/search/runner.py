@@ -51,7 +51,7 @@ class SearchRun:
     reference: tuple[str, ...] = tuple(DEFAULT_REFERENCE)  # DDPG scores them first; the best centres the projection
     sigma: float = 0.5  # the exploration noise ([-1, 1] action scale; AMC's 1.0)
     sigma_final: float = 0.1
-    warmup_noise: str = "sigma"  # warm-up episodes explore around action 0 with ``sigma`` (AMC's: "uniform")
+    warmup_noise: str = "tpe"  # warm-up episodes proposed by TPE (amc.search.warmup; AMC's: "uniform")
     critics: int = 1  # 2: TD3's twin critics, delayed actor updates and target smoothing
     sigma_decay: float | None = None  # None: decay to ``sigma_final`` at the last episode (AMC's: x0.95 per episode)
     polish: int = 0  # the last N episodes hill-climb by channel swaps from the best policy (amc.search.polish)
