@@ -184,6 +184,18 @@ def current_default() -> None:
         "vgg19-f05-gl1-tpewarm",
     ):
         quality(name)
+    print(
+        "\nSession 22: the TPE warm-up is the default; DDPG against Optuna's TPE sampler over 3 seeds at 0.3"
+        " (ResNet-56, MobileNetV2) and 0.5 (MobileNetV2), and every method at 0.7 (seed 0):"
+    )
+    for name in (
+        "resnet56-f03-gl1-samplers",
+        "mobilenetv2-f03-gl1-samplers",
+        "mobilenetv2-f05-gl1-samplers",
+        "resnet56-f07-gl1-s0",
+        "mobilenetv2-f07-gl1-s0",
+    ):
+        quality(name)
     print("\n### Does the held-out split rank policies as the test split does? (`bench/heldout_agreement.py`)")
     heldout_agreement()
 

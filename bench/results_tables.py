@@ -56,77 +56,28 @@ SPEED_COLUMNS = [
 ]
 
 
+# search_speed-NAME.json results, in the order RESULTS.md lists them
+SEARCH_SPEED_RUNS = """
+    resnet56 mobilenetv2 resnet56-baselines mobilenetv2-optuna precision r56-f05-default-seeds mnv2-f05-localwarm
+    r56-f05-lw-p500 mnv2-f05-lw-p500 r56-f03-lw-p500 r56-f05-default2-seeds mnv2-f05-default2-seeds
+    r56-f05-optuna-seeds r56-f05-random-seeds mnv2-f05-optuna-seeds mnv2-f05-random-seeds vgg19-f05-default2
+    r18-f05-default2 mnv2-f05-loss-s0 r56-f05-loss-s0 mnv2-f05-loss-seeds r56-f05-loss-seeds r18-f05-tpref
+    vgg19-f05-loss r56-f05-rloss-s0 r56-f05-trainscan mnv2-f05-trainscan-s0 mnv2-f05-trainscan-seeds
+    mnv2-f05-rloss-s0 vgg19-f05-trainscan r18-f05-trainscan r18-f05-tpdefault r18-f05-race1000 vgg19-f05-race1000
+    r18-f05-gl1 r56-f05-gl1 r56-f05-gl1-tpe-s0 mnv2-f05-gl1-s0 mnv2-f05-gl1-s12 mnv2-f03-gl1-s0
+    mnv2-f03-gl1-tpe-s0 vgg19-f05-gl1 r56-f03-gl1-s0 mnv2-f03-gl1-polish40-s0 mnv2-f03-gl1-bounded-s0
+    r56-f03-gl1-bounded-s0 mnv2-f03-gl1-uwarm-s0 mnv2-f03-gl1-bounded-uwarm-s0 mnv2-f03-gl1-tpewarm-s0
+    mnv2-f03-gl1-noref-tpewarm-s0 r56-f03-gl1-tpewarm-s0 r56-f03-gl1-tpewarm-s12 r56-f05-gl1-samplers
+    r56-f05-gl1-tpewarm-s0 mnv2-f05-gl1-tpewarm-s0 mnv2-f05-gl1-samplers mnv2-f05-gl1-tpewarm-s12
+    mnv2-f03-gl1-tpewarm-s12 r56-f05-gl1-tpewarm-s12 r18-vgg19-f05-gl1-tpewarm-s0 f03-gl1-tpe-s12 f03-gl1-random
+    mnv2-f05-gl1-tpe mnv2-f05-gl1-random f07-gl1-s0 r56-f05-trainscan-xeon r56-f03-trainscan-s0
+    r56-f07-trainscan-s0 mnv2-f03-trainscan-s0 mnv2-f07-trainscan-s0
+""".split()
+
+
 def search_speed() -> None:
     rows = []
-    for name in (
-        "search_speed-resnet56",
-        "search_speed-mobilenetv2",
-        "search_speed-resnet56-baselines",
-        "search_speed-mobilenetv2-optuna",
-        "search_speed-precision",
-        "search_speed-r56-f05-default-seeds",
-        "search_speed-mnv2-f05-localwarm",
-        "search_speed-r56-f05-lw-p500",
-        "search_speed-mnv2-f05-lw-p500",
-        "search_speed-r56-f03-lw-p500",
-        "search_speed-r56-f05-default2-seeds",
-        "search_speed-mnv2-f05-default2-seeds",
-        "search_speed-r56-f05-optuna-seeds",
-        "search_speed-r56-f05-random-seeds",
-        "search_speed-mnv2-f05-optuna-seeds",
-        "search_speed-mnv2-f05-random-seeds",
-        "search_speed-vgg19-f05-default2",
-        "search_speed-r18-f05-default2",
-        "search_speed-mnv2-f05-loss-s0",
-        "search_speed-r56-f05-loss-s0",
-        "search_speed-mnv2-f05-loss-seeds",
-        "search_speed-r56-f05-loss-seeds",
-        "search_speed-r18-f05-tpref",
-        "search_speed-vgg19-f05-loss",
-        "search_speed-r56-f05-rloss-s0",
-        "search_speed-r56-f05-trainscan",
-        "search_speed-mnv2-f05-trainscan-s0",
-        "search_speed-mnv2-f05-trainscan-seeds",
-        "search_speed-mnv2-f05-rloss-s0",
-        "search_speed-vgg19-f05-trainscan",
-        "search_speed-r18-f05-trainscan",
-        "search_speed-r18-f05-tpdefault",
-        "search_speed-r18-f05-race1000",
-        "search_speed-vgg19-f05-race1000",
-        "search_speed-r18-f05-gl1",
-        "search_speed-r56-f05-gl1",
-        "search_speed-r56-f05-gl1-tpe-s0",
-        "search_speed-mnv2-f05-gl1-s0",
-        "search_speed-mnv2-f05-gl1-s12",
-        "search_speed-mnv2-f03-gl1-s0",
-        "search_speed-mnv2-f03-gl1-tpe-s0",
-        "search_speed-vgg19-f05-gl1",
-        "search_speed-r56-f03-gl1-s0",
-        "search_speed-mnv2-f03-gl1-polish40-s0",
-        "search_speed-mnv2-f03-gl1-bounded-s0",
-        "search_speed-r56-f03-gl1-bounded-s0",
-        "search_speed-mnv2-f03-gl1-uwarm-s0",
-        "search_speed-mnv2-f03-gl1-bounded-uwarm-s0",
-        "search_speed-mnv2-f03-gl1-tpewarm-s0",
-        "search_speed-mnv2-f03-gl1-noref-tpewarm-s0",
-        "search_speed-r56-f03-gl1-tpewarm-s0",
-        "search_speed-r56-f03-gl1-tpewarm-s12",
-        "search_speed-r56-f05-gl1-samplers",
-        "search_speed-r56-f05-gl1-tpewarm-s0",
-        "search_speed-mnv2-f05-gl1-tpewarm-s0",
-        "search_speed-mnv2-f05-gl1-samplers",
-        "search_speed-mnv2-f05-gl1-tpewarm-s12",
-        "search_speed-mnv2-f03-gl1-tpewarm-s12",
-        "search_speed-r56-f05-gl1-tpewarm-s12",
-        "search_speed-r18-vgg19-f05-gl1-tpewarm-s0",
-        "search_speed-f03-gl1-tpe-s12",
-        "search_speed-f03-gl1-random",
-        "search_speed-r56-f05-trainscan-xeon",
-        "search_speed-r56-f03-trainscan-s0",
-        "search_speed-r56-f07-trainscan-s0",
-        "search_speed-mnv2-f03-trainscan-s0",
-        "search_speed-mnv2-f07-trainscan-s0",
-    ):
+    for name in (f"search_speed-{n}" for n in SEARCH_SPEED_RUNS):
         r = load(name)
         if r is None:
             continue
