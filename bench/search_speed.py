@@ -37,7 +37,7 @@ from amc.search.runner import SearchRun, run_search  # noqa: E402
 RESULTS_POLICIES = RESULTS / "policies"
 # the SearchRun settings a flag sets when given (otherwise the runner's defaults)
 SEARCH_KEYS = ("projection", "demos", "reference", "rescore", "sigma", "warmup_noise", "sigma_final", "sigma_decay",
-               "critics", "reward", "polish")  # fmt: skip
+               "critics", "reward", "polish", "tpe_every")  # fmt: skip
 
 
 def _episodes_done(study: str, runs_dir: Path) -> int:
@@ -178,6 +178,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--sigma", type=float, default=None, help="DDPG noise at the first learning episode")
     ap.add_argument("--warmup-noise", choices=["uniform", "sigma", "tpe"], default=None)
     ap.add_argument("--sigma-final", type=float, default=None)
+    ap.add_argument("--tpe-every", type=int, default=None, help="DDPG: every N-th learning episode is TPE's proposal")
     ap.add_argument("--sigma-decay", type=lambda v: "none" if v == "none" else float(v), default=None,
                     help="noise decay per episode; none: decay to --sigma-final at the last episode")  # fmt: skip
     ap.add_argument("--reward", choices=["acc", "acc-flops", "loss"], help="episode reward (default: the runner's)")

@@ -73,3 +73,23 @@ def test_tpe_warm_up_is_a_request_value_and_part_of_the_study_s_identity(ctx, tm
     with pytest.raises(AmcError, match="other settings"):
         run_search(ctx, SearchRun(**{**base, "episodes": 6, "warmup_noise": "tpe", "resume": True}))
     assert SearchRun().warmup_noise == "tpe"  # the default since session 22
+
+
+def test_after_the_warm_up_every_nth_episode_is_proposed_and_resumes(ctx, tmp_path, monkeypatch):
+    from amc.errors import AmcError
+    from amc.requests import SearchRequest, parse
+
+    monkeypatch.setattr(TPEProposer, "propose", lambda self: np.full(len(self.names), 0.375))
+    assert parse(SearchRequest, {"model": "resnet20", "tpe_every": 2}).tpe_every == 2
+    stops = iter([False] * 4 + [True])  # stopped after 5 episodes: inside the learning phase
+    base = dict(method="ddpg", episodes=8, warmup=2, warmup_noise="sigma", tpe_every=2, reference=("uniform",),
+                rescore=0, runs_dir=tmp_path / "runs", out=tmp_path / "b.json", progress=False,
+                study="every")  # fmt: skip
+    run_search(ctx, SearchRun(**base, should_stop=lambda: next(stops, True)))
+    run_search(ctx, SearchRun(**base, resume=True))
+    trials = study_trials(tmp_path / "runs", "every")
+    proposed = [np.allclose(list(t.params.values()), 0.375) for t in trials]
+    # the reference, two warm-up episodes around it, then learning episodes of which every second is proposed
+    assert proposed == [False, False, False, False, True, False, True, False]
+    with pytest.raises(AmcError, match="other settings"):
+        run_search(ctx, SearchRun(**{**base, "episodes": 9, "tpe_every": 0, "resume": True}))

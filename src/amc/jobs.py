@@ -78,6 +78,7 @@ def search_run(req: SearchRequest, progress: bool = True) -> SearchRun:
         sigma=req.sigma,
         sigma_final=req.sigma_final,
         warmup_noise=req.warmup_noise,
+        tpe_every=req.tpe_every,
         critics=req.critics,
         sigma_decay=req.sigma_decay,
         polish=req.polish,

@@ -140,6 +140,7 @@ class SearchRequest(_BaseJob):
         description="DDPG warm-up actions: proposed by Optuna's TPE from the episodes scored so far, uniform"
         " random (AMC's), or --sigma's noise around action 0 (the reference policy; --preset local-warmup)",
     )
+    tpe_every: int = Field(0, ge=0, description="DDPG: every N-th episode after the warm-up is TPE's (0: none)")
     critics: int = Field(1, ge=1, le=2, description="DDPG critics: 1 (AMC) or 2 (TD3's twin critics, delayed actor)")
     sigma_decay: float | None = Field(
         None, gt=0, le=1, description="noise decay per episode (AMC's 0.95); none: decay to --sigma-final at the end"

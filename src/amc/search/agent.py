@@ -110,13 +110,27 @@ class AMCDDPG(DDPG):
 
     def __init__(self, *args: Any, actor_lr: float = 1e-4, critic_lr: float = 1e-3, **kwargs: Any) -> None:
         self.actor_lr, self.critic_lr = actor_lr, critic_lr
-        self.proposer: Callable[[], np.ndarray] | None = None  # warm-up episodes' actions (TPE), set per run
+        self.proposer: Callable[[], np.ndarray] | None = None  # proposed episodes' actions (TPE), set per run
+        self.propose_warmup = True  # the proposer's episodes: the warm-up's, and every ``propose_every``-th after it
+        self.propose_every = 0
         self._proposal = np.zeros(0)
         kwargs["learning_rate"] = critic_lr
         super().__init__(*args, **kwargs)
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "proposer", "_proposal"]  # rebuilt by the searcher on resume
+        excluded = ["proposer", "_proposal", "propose_warmup", "propose_every"]  # set by the searcher on resume
+        return [*super()._excluded_save_params(), *excluded]
+
+    def _proposing(self, learning_starts: int) -> bool:
+        """Whether this step's episode is the proposer's: a warm-up episode (with ``propose_warmup``),
+        or after the warm-up every ``propose_every``-th episode."""
+        if self.proposer is None:
+            return False
+        if self.num_timesteps < learning_starts:
+            return self.propose_warmup
+        n = int(self.get_env().get_attr("n")[0])  # type: ignore[union-attr]
+        k = self.propose_every
+        return k > 0 and ((self.num_timesteps - learning_starts) // n) % k == k - 1
 
     def _proposed(self, n_envs: int) -> np.ndarray:
         """The proposer's action for this step: episodes have ``n`` steps each and start at
@@ -141,7 +155,7 @@ class AMCDDPG(DDPG):
         if demo is not None:  # replaying a demonstration (a heuristic policy) in the warm-up
             scaled = np.full((n_envs, 1), demo, dtype=np.float32)
             return self.policy.unscale_action(scaled), scaled
-        if self.proposer is not None and self.num_timesteps < learning_starts:  # a warm-up proposed by TPE
+        if self._proposing(learning_starts):  # an episode proposed by TPE
             scaled = self._proposed(n_envs)
             return self.policy.unscale_action(scaled), scaled
         local = getattr(action_noise, "local", False)  # an agent saved before ``local`` existed has none

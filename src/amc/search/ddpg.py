@@ -124,11 +124,12 @@ class DDPGSearcher(Searcher):
             # a fresh agent replays them (``done`` counts the reference heuristics' episodes too)
             env.add_demonstrations(demonstrations(session, run.demos)[: run.warmup])
 
-        if run.warmup_noise == "tpe":  # rebuilt from the study on resume: it proposes from every episode scored
+        if run.warmup_noise == "tpe" or run.tpe_every:  # rebuilt on resume: it proposes from every episode scored
             from amc.search.warmup import TPEProposer
 
             assert session.study is not None, "DDPG always has a study"
             agent.proposer = TPEProposer(session.study, ctx.graph.names(), ctx.settings.seed).propose
+            agent.propose_warmup, agent.propose_every = run.warmup_noise == "tpe", run.tpe_every
 
         def on_episode(actions: list[float], info: dict[str, Any]) -> bool:
             return session.record(env.last_episode, actions)

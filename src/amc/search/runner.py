@@ -52,6 +52,7 @@ class SearchRun:
     sigma: float = 0.5  # the exploration noise ([-1, 1] action scale; AMC's 1.0)
     sigma_final: float = 0.1
     warmup_noise: str = "tpe"  # warm-up episodes proposed by TPE (amc.search.warmup; AMC's: "uniform")
+    tpe_every: int = 0  # after the warm-up, every N-th episode is proposed by TPE too (0: none)
     critics: int = 1  # 2: TD3's twin critics, delayed actor updates and target smoothing
     sigma_decay: float | None = None  # None: decay to ``sigma_final`` at the last episode (AMC's: x0.95 per episode)
     polish: int = 0  # the last N episodes hill-climb by channel swaps from the best policy (amc.search.polish)
@@ -88,7 +89,7 @@ def _fingerprint(ctx: SearchContext, run: SearchRun) -> dict[str, Any]:
 # names only those that differ from these (fixed, not the current defaults, so a study of an older default is
 # never resumed under a newer one)
 AGENT_BASELINE: dict[str, Any] = {"warmup": 100, "demos": (), "sigma": 1.0, "sigma_final": 0.1, "sigma_decay": 0.95,
-                                  "critics": 1, "warmup_noise": "uniform", "polish": 0}  # fmt: skip
+                                  "critics": 1, "warmup_noise": "uniform", "polish": 0, "tpe_every": 0}  # fmt: skip
 
 
 def _ddpg_settings(run: SearchRun) -> dict[str, Any]:
