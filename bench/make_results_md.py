@@ -194,6 +194,8 @@ def current_default() -> None:
         "mobilenetv2-f05-gl1-samplers",
         "resnet56-f07-gl1-s0",
         "mobilenetv2-f07-gl1-s0",
+        "mobilenetv2-f03-gl1-tpeevery2-s0",
+        "resnet56-f03-gl1-tpeevery2-s0",
     ):
         quality(name)
     print("\n### Does the held-out split rank policies as the test split does? (`bench/heldout_agreement.py`)")
