@@ -186,7 +186,8 @@ def current_default() -> None:
         quality(name)
     print(
         "\nSession 22: the TPE warm-up is the default; DDPG against Optuna's TPE sampler over 3 seeds at 0.3"
-        " (ResNet-56, MobileNetV2) and 0.5 (MobileNetV2), and every method at 0.7 (seed 0):"
+        " (ResNet-56, MobileNetV2) and 0.5 (MobileNetV2), every method at 0.7 (seed 0), `--tpe-every 2` at 0.3"
+        " (seed 0), and the default's policies at 0.5 after 0.3 epoch of fine-tuning:"
     )
     for name in (
         "resnet56-f03-gl1-samplers",
@@ -196,6 +197,8 @@ def current_default() -> None:
         "mobilenetv2-f07-gl1-s0",
         "mobilenetv2-f03-gl1-tpeevery2-s0",
         "resnet56-f03-gl1-tpeevery2-s0",
+        "resnet56-f05-gl1-tpewarm-ft03",
+        "mobilenetv2-f05-gl1-tpewarm-ft03",
     ):
         quality(name)
     print("\n### Does the held-out split rank policies as the test split does? (`bench/heldout_agreement.py`)")
