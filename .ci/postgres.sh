@@ -2,6 +2,7 @@
 # Start a throwaway PostgreSQL server on loopback for the multi-worker test and print its URL.
 # Installs Debian's postgresql package if it is missing. Usage: URL=$(bash .ci/postgres.sh)
 set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"  # runuser lives there; a minimal PATH (env -i, some CI images) lacks it
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >&2
 fi
