@@ -15,7 +15,7 @@ if "$BIN/pg_isready" -q -h 127.0.0.1 -p "$PORT"; then  # a server from an earlie
 fi
 DIR=$(mktemp -d /tmp/amc-pg.XXXXXX)
 chown postgres "$DIR"
-runuser -u postgres -- "$BIN/initdb" -D "$DIR/data" -A trust -U postgres >&2
+runuser -u postgres -- "$BIN/initdb" -D "$DIR/data" -A trust -U postgres -E UTF8 --locale=C >&2
 runuser -u postgres -- "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/log" -w \
   -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c max_connections=50" start >&2
 runuser -u postgres -- "$BIN/createdb" -h 127.0.0.1 -p "$PORT" -U postgres amc_test >&2
