@@ -128,9 +128,11 @@ class AMCDDPG(DDPG):
             return False
         if self.num_timesteps < learning_starts:
             return self.propose_warmup
-        n = int(self.get_env().get_attr("n")[0])  # type: ignore[union-attr]
         k = self.propose_every
-        return k > 0 and ((self.num_timesteps - learning_starts) // n) % k == k - 1
+        if k <= 0:  # the default: no env query on the learning phase's per-step path
+            return False
+        n = int(self.get_env().get_attr("n")[0])  # type: ignore[union-attr]
+        return ((self.num_timesteps - learning_starts) // n) % k == k - 1
 
     def _proposed(self, n_envs: int) -> np.ndarray:
         """The proposer's action for this step: episodes have ``n`` steps each and start at
