@@ -83,124 +83,142 @@ def earlier_defaults() -> None:
         quality(name)
 
 
-def current_default() -> None:
-    print(
+# Issue 12's tables, then each later default's, in the order docs/RESULTS.md gives them: (prose, the
+# policy_quality result names under it). A session's runs are registered here.
+DEFAULT_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
         "\nThe baselines under the same 500-image proxy, and every method side by side (issue 12's table: "
         "three seeds of each learned method on ResNet-56 and MobileNetV2, one on VGG-19 and ResNet-18; the "
-        "`f05-final` tables fine-tune every policy for the same 0.3 epoch):"
-    )
-    for name in (
-        "resnet56-f05-optuna-seeds",
-        "resnet56-f05-random-seeds",
-        "resnet56-f05-final",
-        "mobilenetv2-f05-final",
-        "vgg19-f05-default2",
-        "resnet18-f05-default2",
-    ):
-        quality(name)
-    print("\n### Which sensitivity scan (`bench/sensitivity_metric.py`)")
-    sensitivity_metrics()
-    print(
+        "`f05-final` tables fine-tune every policy for the same 0.3 epoch):",
+        (
+            "resnet56-f05-optuna-seeds",
+            "resnet56-f05-random-seeds",
+            "resnet56-f05-final",
+            "mobilenetv2-f05-final",
+            "vgg19-f05-default2",
+            "resnet18-f05-default2",
+        ),
+    ),
+    (
         "\nThe default since: the sensitivity reference spends its budget by the proxy's cross-entropy; DDPG"
         " measured again (no fine-tuning, fp32), seed 0 beside its reference, then the seeds; ResNet-18 starting"
         " from Torch-Pruning's L1 pruners as well; then ResNet-56 and MobileNetV2 with the"
-        " reference scanned on 2,000 training images:"
-    )
-    for name in (
-        "mobilenetv2-f05-loss-s0",
-        "resnet56-f05-loss-s0",
-        "mobilenetv2-f05-loss-seeds",
-        "resnet56-f05-loss-seeds",
-        "resnet56-f05-loss-s01",
-        "resnet18-f05-tpref",
-        "vgg19-f05-loss",
-        "resnet56-f05-rloss-s0",
-        "mobilenetv2-f05-rloss-s0",
-        "resnet56-f05-trainscan",
-        "mobilenetv2-f05-trainscan-s0",
-        "mobilenetv2-f05-trainscan-seeds",
-    ):
-        quality(name)
-    print(
+        " reference scanned on 2,000 training images:",
+        (
+            "mobilenetv2-f05-loss-s0",
+            "resnet56-f05-loss-s0",
+            "mobilenetv2-f05-loss-seeds",
+            "resnet56-f05-loss-seeds",
+            "resnet56-f05-loss-s01",
+            "resnet18-f05-tpref",
+            "vgg19-f05-loss",
+            "resnet56-f05-rloss-s0",
+            "mobilenetv2-f05-rloss-s0",
+            "resnet56-f05-trainscan",
+            "mobilenetv2-f05-trainscan-s0",
+            "mobilenetv2-f05-trainscan-seeds",
+        ),
+    ),
+    (
         "\nThe default since session 18 (the reference scanned on 2,000 training images), on the AMX Xeon in bf16:"
         " VGG-19 and ResNet-18 at 0.5 beside the baselines; ResNet-56 and MobileNetV2 at 0.3 and 0.7 (seed 0, with"
         " Optuna TPE's seed 0); ResNet-18 again with Torch-Pruning's L1 pruners among the references (tpdefault, the"
         " default since), and with racing (`--confirm-images 1000`); then the policies at 0.5 fine-tuned for the"
-        " same 0.3 epoch:"
-    )
-    for name in (
-        "vgg19-f05-trainscan",
-        "resnet18-f05-trainscan",
-        "resnet18-f05-tpdefault",
-        "resnet18-f05-race1000",
-        "vgg19-f05-race1000",
-        "resnet56-f03-trainscan-s0",
-        "resnet56-f07-trainscan-s0",
-        "mobilenetv2-f03-trainscan-s0",
-        "mobilenetv2-f07-trainscan-s0",
-        "mobilenetv2-f05-trainscan-ft03",
-        "resnet56-f05-trainscan-ft03",
-    ):
-        quality(name)
-    print(
+        " same 0.3 epoch:",
+        (
+            "vgg19-f05-trainscan",
+            "resnet18-f05-trainscan",
+            "resnet18-f05-tpdefault",
+            "resnet18-f05-race1000",
+            "vgg19-f05-race1000",
+            "resnet56-f03-trainscan-s0",
+            "resnet56-f07-trainscan-s0",
+            "mobilenetv2-f03-trainscan-s0",
+            "mobilenetv2-f07-trainscan-s0",
+            "mobilenetv2-f05-trainscan-ft03",
+            "resnet56-f05-trainscan-ft03",
+        ),
+    ),
+    (
         "\nThe default since session 19: the group-L1 channel criterion (every method keeps a unit's channels by the L1"
         " norm of every coupled weight; docs/experiments/group-l1-criterion), DDPG beside the baselines cut the same"
         " way, and Optuna TPE's seed 0 where it had won or come close; then ResNet-56's and MobileNetV2's policies"
         " at 0.5 fine-tuned for 0.3 epoch, and MobileNetV2 at 0.3 with the last 40 episodes polished"
-        " (`--polish 40`; off by default):"
-    )
-    for name in (
-        "resnet18-f05-gl1",
-        "resnet56-f05-gl1",
-        "resnet56-f05-gl1-tpe-s0",
-        "mobilenetv2-f05-gl1-s0",
-        "mobilenetv2-f05-gl1-seeds",
-        "mobilenetv2-f03-gl1-s0",
-        "mobilenetv2-f03-gl1-tpe-s0",
-        "resnet56-f03-gl1-s0",
-        "vgg19-f05-gl1",
-        "resnet56-f05-gl1-ft03",
-        "mobilenetv2-f05-gl1-ft03",
-        "mobilenetv2-f03-gl1-polish40-s0",
-    ):
-        quality(name)
-    print(
+        " (`--polish 40`; off by default):",
+        (
+            "resnet18-f05-gl1",
+            "resnet56-f05-gl1",
+            "resnet56-f05-gl1-tpe-s0",
+            "mobilenetv2-f05-gl1-s0",
+            "mobilenetv2-f05-gl1-seeds",
+            "mobilenetv2-f03-gl1-s0",
+            "mobilenetv2-f03-gl1-tpe-s0",
+            "resnet56-f03-gl1-s0",
+            "vgg19-f05-gl1",
+            "resnet56-f05-gl1-ft03",
+            "mobilenetv2-f05-gl1-ft03",
+            "mobilenetv2-f03-gl1-polish40-s0",
+        ),
+    ),
+    (
         "\nSession 21: two DDPG options measured at 0.3 of the MACs (seed 0): the bounded projection"
         " (`--projection bounded`: action -1 at the budget's bound instead of no pruning) and warm-ups that explore"
         " otherwise (`--warmup-noise uniform`, AMC's, and `--warmup-noise tpe`: Optuna's TPE proposes the warm-up"
         " episodes from the episodes scored so far; `noref`: without the reference heuristics, TPE's own action"
-        " space); then the TPE warm-up at 0.5:"
-    )
-    for name in (
-        "mobilenetv2-f03-gl1-bounded-s0",
-        "resnet56-f03-gl1-bounded-s0",
-        "resnet56-f05-gl1-tpewarm-samplers",
-        "mobilenetv2-f05-gl1-tpewarm-s0",
-        "resnet56-f03-gl1-tpewarm-seeds",
-        "mobilenetv2-f05-gl1-tpewarm-seeds",
-        "mobilenetv2-f03-gl1-tpewarm-seeds",
-        "resnet56-f05-gl1-tpewarm-seeds",
-        "resnet18-f05-gl1-tpewarm",
-        "vgg19-f05-gl1-tpewarm",
-    ):
-        quality(name)
-    print(
+        " space); then the TPE warm-up at 0.5:",
+        (
+            "mobilenetv2-f03-gl1-bounded-s0",
+            "resnet56-f03-gl1-bounded-s0",
+            "resnet56-f05-gl1-tpewarm-samplers",
+            "mobilenetv2-f05-gl1-tpewarm-s0",
+            "resnet56-f03-gl1-tpewarm-seeds",
+            "mobilenetv2-f05-gl1-tpewarm-seeds",
+            "mobilenetv2-f03-gl1-tpewarm-seeds",
+            "resnet56-f05-gl1-tpewarm-seeds",
+            "resnet18-f05-gl1-tpewarm",
+            "vgg19-f05-gl1-tpewarm",
+        ),
+    ),
+    (
         "\nSession 22: the TPE warm-up is the default; DDPG against Optuna's TPE sampler over 3 seeds at 0.3"
         " (ResNet-56, MobileNetV2) and 0.5 (MobileNetV2), every method at 0.7 (seed 0), `--tpe-every 2` at 0.3"
-        " (seed 0), and the default's policies at 0.5 after 0.3 epoch of fine-tuning:"
-    )
-    for name in (
-        "resnet56-f03-gl1-samplers",
-        "mobilenetv2-f03-gl1-samplers",
-        "mobilenetv2-f05-gl1-samplers",
-        "resnet56-f07-gl1-s0",
-        "mobilenetv2-f07-gl1-s0",
-        "mobilenetv2-f03-gl1-tpeevery2-s0",
-        "resnet56-f03-gl1-tpeevery2-s0",
-        "resnet56-f05-gl1-tpewarm-ft03",
-        "mobilenetv2-f05-gl1-tpewarm-ft03",
-    ):
-        quality(name)
+        " (seed 0), and the default's policies at 0.5 after 0.3 epoch of fine-tuning:",
+        (
+            "resnet56-f03-gl1-samplers",
+            "mobilenetv2-f03-gl1-samplers",
+            "mobilenetv2-f05-gl1-samplers",
+            "resnet56-f07-gl1-s0",
+            "mobilenetv2-f07-gl1-s0",
+            "mobilenetv2-f03-gl1-tpeevery2-s0",
+            "resnet56-f03-gl1-tpeevery2-s0",
+            "resnet56-f05-gl1-tpewarm-ft03",
+            "mobilenetv2-f05-gl1-tpewarm-ft03",
+        ),
+    ),
+    (
+        "\nSession 23: the learned methods' three seeds at 0.7 (ResNet-56, MobileNetV2: the default DDPG, Optuna TPE,"
+        " random search) and random search's three seeds at 0.3 and at 0.5 (MobileNetV2), each beside the sensitivity"
+        " policy and Torch-Pruning's global and local Taylor pruners; and the Taylor pruners on ResNet-56 at 0.5:",
+        (
+            "resnet56-f07-gl1-seeds",
+            "mobilenetv2-f07-gl1-seeds",
+            "resnet56-f03-gl1-random",
+            "mobilenetv2-f03-gl1-random",
+            "mobilenetv2-f05-gl1-random",
+            "resnet56-f05-gl1-taylor",
+        ),
+    ),
+)
+
+
+def current_default() -> None:
+    for i, (prose, names) in enumerate(DEFAULT_TABLES):
+        print(prose)
+        for name in names:
+            quality(name)
+        if i == 0:
+            print("\n### Which sensitivity scan (`bench/sensitivity_metric.py`)")
+            sensitivity_metrics()
     print("\n### Does the held-out split rank policies as the test split does? (`bench/heldout_agreement.py`)")
     heldout_agreement()
 
