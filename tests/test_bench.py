@@ -98,3 +98,13 @@ def test_heldout_agreement_reads_the_measured_rows(tmp_path):
     assert row["best_heldout"]["heldout_acc"] == 0.90 and row["best_heldout_test_rank"] == 2
     assert row["near_pairs"] == 1 and row["near_pairs_same_order"] == 0.0  # 0.90 vs 0.895: test says otherwise
     assert abs(row["gap_min_top"] - 0.085) < 1e-9 and abs(row["gap_max_top"] - 0.10) < 1e-9
+
+
+def test_results_md_is_rendered_from_the_committed_results():
+    """docs/RESULTS.md is what bench/make_results_md.py renders from bench/results now: a result
+    added or changed without re-rendering the page fails here."""
+    env = {k: v for k, v in os.environ.items() if k != "AMC_BENCH_RESULTS"}
+    out = subprocess.run([sys.executable, str(BENCH / "make_results_md.py")], capture_output=True, text=True,
+                         env=env, check=True)  # fmt: skip
+    page = (BENCH.parent / "docs" / "RESULTS.md").read_text()
+    assert out.stdout == page, "docs/RESULTS.md is stale: python bench/make_results_md.py > docs/RESULTS.md"
