@@ -106,6 +106,7 @@ def main() -> None:
     ap.add_argument("--proxy-size", type=int, default=ProxyConfig.size, help="the search's proxy size")
     ap.add_argument("--calib-images", type=int, default=2000, help="BN recalibration for the whole-split scores")
     ap.add_argument("--seed", type=int, default=0, help="the search's seed (its proxy's calibration images)")
+    ap.add_argument("--precision", default="fp32", help="the scores' (the search's: auto, bf16 on an AMX CPU)")
     ap.add_argument("--tag", default="")
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
@@ -114,7 +115,7 @@ def main() -> None:
     elif not a.study:
         raise SystemExit("error: --study is required: name the search to re-decide (its policy's metrics.study)")
     t0 = time.time()
-    rt = Runtime.create("auto", "fp32")
+    rt = Runtime.create("auto", a.precision)
     proxy = replace(ProxyConfig(), size=a.proxy_size, seed=a.seed, **({"calib_images": 100} if a.quick else {}))
     settings = SearchSettings(model=a.model, data=data_spec(), checkpoint=str(base_checkpoint(a.model)),
                               target=a.flops, proxy=proxy, seed=a.seed, allow_train=False)  # fmt: skip
