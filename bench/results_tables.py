@@ -70,7 +70,7 @@ SEARCH_SPEED_RUNS = """
     mnv2-f03-gl1-noref-tpewarm-s0 r56-f03-gl1-tpewarm-s0 r56-f03-gl1-tpewarm-s12 r56-f05-gl1-samplers
     r56-f05-gl1-tpewarm-s0 mnv2-f05-gl1-tpewarm-s0 mnv2-f05-gl1-samplers mnv2-f05-gl1-tpewarm-s12
     mnv2-f03-gl1-tpewarm-s12 r56-f05-gl1-tpewarm-s12 r18-vgg19-f05-gl1-tpewarm-s0 f03-gl1-tpe-s12 f03-gl1-random
-    mnv2-f05-gl1-tpe mnv2-f05-gl1-random f07-gl1-s0 f03-gl1-tpeevery2-s0
+    mnv2-f05-gl1-tpe mnv2-f05-gl1-random f07-gl1-s0 f03-gl1-tpeevery2-s0 f07-gl1-s12 f07-gl1-random
     r56-f05-trainscan-xeon r56-f03-trainscan-s0
     r56-f07-trainscan-s0 mnv2-f03-trainscan-s0 mnv2-f07-trainscan-s0
 """.split()
