@@ -11,6 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from results_tables import (  # noqa: E402
+    RESULTS,
     allocator,
     engine,
     experiments,
@@ -18,7 +19,6 @@ from results_tables import (  # noqa: E402
     heldout_agreement,
     latency,
     latency_budgets,
-    load,
     memory_format,
     proxy_settings,
     quality,
@@ -218,7 +218,7 @@ DEFAULT_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
 def policy_tables(entries: tuple[tuple[str, tuple[str, ...]], ...]) -> None:
     """Each entry's prose and policy_quality tables; an entry none of whose results exist yet is left out."""
     for prose, names in entries:
-        if all(load(f"policy_quality-{name}") is None for name in names):
+        if not any((RESULTS / f"policy_quality-{name}.json").is_file() for name in names):
             continue
         print(prose)
         for name in names:
