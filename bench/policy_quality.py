@@ -35,9 +35,10 @@ from _common import RESULTS, base_checkpoint, data_spec, write_result  # noqa: E
 from amc.apply import policy_keep  # noqa: E402
 from amc.compare import measure_network  # noqa: E402
 from amc.data import batches  # noqa: E402
+from amc.errors import AmcError  # noqa: E402
 from amc.latency import measure_latency  # noqa: E402
 from amc.macs import count_macs  # noqa: E402
-from amc.policy import load_policy  # noqa: E402
+from amc.policy import Policy, load_policy  # noqa: E402
 from amc.proxy import ProxyConfig  # noqa: E402
 from amc.pruning.build import BuildConfig, NetworkBuilder  # noqa: E402
 from amc.pruning.recalibrate import recalibrate_bn  # noqa: E402
@@ -121,11 +122,11 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument(
         "--methods",
         nargs="*",
-        default=[
-            *baselines.HEURISTICS,
-            *(n for n in searcher_names() if get_searcher(n).learns),
-            *TP_METHODS,
-        ],
+        default=list(
+            dict.fromkeys(  # each once: the heuristics include Torch-Pruning's L1 pruners
+                [*baselines.HEURISTICS, *(n for n in searcher_names() if get_searcher(n).learns), *TP_METHODS]
+            )
+        ),
     )
     ap.add_argument(
         "--policies",
@@ -175,11 +176,45 @@ def pruned_net(method: str, extra: dict[str, str], ctx, proxy: NetworkBuilder, a
     if not path.exists():
         print(f"{method:<22} skipped: no {path} (run bench/search_speed.py --methods {method})")
         return None
-    return proxy.build(policy_keep(load_policy(path), ctx.graph))
+    policy = load_policy(path)
+    mismatch = budget_mismatch(policy, a)
+    if mismatch:
+        print(f"{method:<22} skipped: {path} {mismatch} (pass the right one with --policies {method}=PATH)")
+        return None
+    return proxy.build(policy_keep(policy, ctx.graph))
+
+
+def budget_mismatch(policy: Policy, a: argparse.Namespace) -> str:
+    """Why a search's saved policy is not a row of this table ("" when it is): it was searched for
+    another budget or with another channel criterion (the file keeps only a method's latest search)."""
+    budget = policy.budget
+    if budget.get("kind") != "macs" or abs(float(budget.get("target", -1)) - a.flops) > 1e-9:
+        return f"was searched for {budget.get('target')} of the {budget.get('kind')}, not {a.flops:g} of the MACs"
+    if policy.criterion != a.criterion:
+        return f"was searched with the {policy.criterion} criterion, not {a.criterion}"
+    return ""
+
+
+def checked_policies(a: argparse.Namespace) -> dict[str, str]:
+    """The --policies rows, each file read and checked against --flops and --criterion before any
+    network is built: a mismatch exits with status 2 and one line, and writes nothing."""
+    extra = dict(item.split("=", 1) for item in a.policies)
+    for name, path in extra.items():
+        try:
+            mismatch = budget_mismatch(load_policy(path), a)
+        except AmcError as exc:
+            print(f"policy_quality: --policies {name}=...: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        if mismatch:
+            print(f"policy_quality: --policies {name}={path} {mismatch}: pass one searched with --flops "
+                  f"{a.flops:g} --criterion {a.criterion}", file=sys.stderr)  # fmt: skip
+            raise SystemExit(2)
+    return extra
 
 
 def main() -> None:
     a = parse_args()
+    extra = checked_policies(a)
     rt = Runtime.create("auto", a.precision)
     ctx = build_context(
         SearchSettings(
@@ -204,7 +239,6 @@ def main() -> None:
     )
     rows: list[dict] = []
     name = f"policy_quality-{a.model}" + ("-quick" if a.quick else "") + (f"-{a.tag}" if a.tag else "")
-    extra = dict(item.split("=", 1) for item in a.policies)
     for method in [*a.methods, *extra]:
         net = pruned_net(method, extra, ctx, proxy, a, rt.precision)
         if net is None:

@@ -108,3 +108,30 @@ def test_results_md_is_rendered_from_the_committed_results():
                          env=env, check=True)  # fmt: skip
     page = (BENCH.parent / "docs" / "RESULTS.md").read_text()
     assert out.stdout == page, "docs/RESULTS.md is stale: python bench/make_results_md.py > docs/RESULTS.md"
+
+
+def _policy_file(path: Path, target: float, criterion: str = "group-l1") -> Path:
+    policy = {"schema": "amc-policy/1", "model": "resnet20", "checkpoint": {}, "dataset": "cifar10-jpeg",
+              "budget": {"kind": "macs", "target": target, "max_sparsity": 0.8, "round_to": 1},
+              "achieved": {"macs_ratio": target, "params_ratio": target}, "sparsity": {"layer1.0.conv1": 0.5},
+              "method": "ddpg", "criterion": criterion}  # fmt: skip
+    path.write_text(json.dumps(policy))
+    return path
+
+
+@pytest.mark.parametrize(("target", "criterion", "why"), [(0.5, "group-l1", "searched for 0.5 of the macs"),
+                                                          (0.3, "l1", "with the l1 criterion")])  # fmt: skip
+def test_policy_quality_refuses_a_policy_of_another_budget(tmp_path, target, criterion, why):
+    """A policy searched for another budget or criterion is not a row of this table: one line,
+    exit 2, before any network is built, and no result written (a 0.5 policy once sat in a 0.7 table)."""
+    policy = _policy_file(tmp_path / "p.json", target, criterion)
+    env = {**os.environ, "AMC_BENCH_RESULTS": str(tmp_path / "results")}
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "policy_quality.py"), "--flops", "0.3", "--criterion", "group-l1",
+         "--policies", f"ddpg@s0={policy}"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]  # (before it, at most torch's CUDA_HOME notice on import)
+    assert why in last and last.startswith("policy_quality: --policies") and "Traceback" not in done.stderr
+    assert not (tmp_path / "results").exists()
