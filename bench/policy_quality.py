@@ -160,11 +160,13 @@ def unpruned(ctx, rt: Runtime, latency_seconds: float) -> dict:
     }
 
 
-def pruned_net(method: str, extra: dict[str, str], ctx, proxy: NetworkBuilder, a, precision: str) -> nn.Module | None:
+def pruned_net(
+    method: str, extra: dict[str, Policy], ctx, proxy: NetworkBuilder, a, precision: str
+) -> nn.Module | None:
     """The network of one row: a policy file, a Torch-Pruning pruner, a heuristic, or a search's saved best
     (None, with a message, when that search has not been run)."""
     if method in extra:
-        return proxy.build(policy_keep(load_policy(extra[method]), ctx.graph))
+        return proxy.build(policy_keep(extra[method], ctx.graph))
     if method.startswith("tp-"):
         _, scope, imp = method.split("-")
         return torch_pruning_net(ctx, imp, scope == "global", a.flops)
@@ -195,16 +197,17 @@ def budget_mismatch(policy: Policy, a: argparse.Namespace) -> str:
     return ""
 
 
-def checked_policies(a: argparse.Namespace) -> dict[str, str]:
-    """The --policies rows, each file read and checked against --flops and --criterion before any
+def checked_policies(a: argparse.Namespace) -> dict[str, Policy]:
+    """The --policies rows, each file read once and checked against --flops and --criterion before any
     network is built: a mismatch exits with status 2 and one line, and writes nothing."""
-    extra = dict(item.split("=", 1) for item in a.policies)
-    for name, path in extra.items():
+    extra = {}
+    for name, path in (item.split("=", 1) for item in a.policies):
         try:
-            mismatch = budget_mismatch(load_policy(path), a)
+            extra[name] = load_policy(path)
         except AmcError as exc:
             print(f"policy_quality: --policies {name}=...: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
+        mismatch = budget_mismatch(extra[name], a)
         if mismatch:
             print(f"policy_quality: --policies {name}={path} {mismatch}: pass one searched with --flops "
                   f"{a.flops:g} --criterion {a.criterion}", file=sys.stderr)  # fmt: skip
