@@ -290,3 +290,30 @@ def test_an_unreachable_budget_fails_before_anything_is_written(tiny_data, tmp_p
         run_compare(settings, Runtime.create("cpu", "fp32"), cfg, tmp_path / "out", runs_dir=tmp_path / "runs",
                     progress=False)  # fmt: skip
     assert not (tmp_path / "out").exists()  # no sweep.json that would refuse the corrected command
+
+
+def test_a_finished_sweep_resumes_from_its_folder_when_the_study_storage_is_gone(tiny_data, tmp_path, monkeypatch):
+    import shutil
+
+    import amc.compare
+
+    settings = SearchSettings(model="resnet20", data=str(tiny_data), checkpoint=str(tiny_checkpoint(tmp_path)),
+                              proxy=ProxyConfig(size=30, calib_images=20), allow_train=False)  # fmt: skip
+    cfg = CompareConfig(budgets=(("macs", 0.5),), methods=("uniform", "ddpg"), episodes=3, warmup=1,
+                        latency_seconds=0.02, calib_images=20, runtimes=())  # fmt: skip
+    rt, out = Runtime.create("cpu", "fp32"), tmp_path / "out"
+    rows = run_compare(settings, rt, cfg, out, runs_dir=tmp_path / "runs", progress=False)
+    saved = {p.name: p.read_bytes() for p in (out / "policies").glob("*.json")}
+    shutil.rmtree(tmp_path / "runs")  # the journal of the searches is lost; the sweep's folder is not
+    searched: list[str] = []
+    real = amc.compare.run_search
+    monkeypatch.setattr(amc.compare, "run_search", lambda ctx, run: searched.append(run.method) or real(ctx, run))
+    again = run_compare(settings, rt, cfg, out, runs_dir=tmp_path / "runs", progress=False)
+    assert searched == [] and again == rows  # the measured policies are read back, not searched again
+    assert {p.name: p.read_bytes() for p in (out / "policies").glob("*.json")} == saved
+    assert (out / "search-0.5.png").stat().st_size > 0  # the search's plot is kept
+
+    ddpg = out / "policies" / "ddpg-0.5.json"  # a file that is not this budget's policy is searched again
+    ddpg.write_text(ddpg.read_text().replace('"target": 0.5', '"target": 0.7'))
+    run_compare(settings, rt, cfg, out, runs_dir=tmp_path / "runs", progress=False)
+    assert searched == ["ddpg"] and '"target": 0.5' in ddpg.read_text()

@@ -21,6 +21,7 @@ from amc.apply import policy_keep
 from amc.checkpoints import atomic_write_bytes
 from amc.errors import AmcError
 from amc.macs import count_macs, count_params
+from amc.policy import Policy, load_policy
 from amc.pruning.budget import Budget
 from amc.pruning.build import BuildConfig, NetworkBuilder
 from amc.report import MEASURE_COLUMNS, markdown_table, pareto_plot, search_curve_plot, sparsity_plot, write_rows
@@ -113,13 +114,16 @@ def run_compare(
         )
         tag = budget_tag(kind, target)
         for method in cfg.methods:
-            run = SearchRun(method, cfg.episodes, cfg.warmup, storage=storage, resume=True,
-                            out=out / "policies" / f"{method}-{tag}.json", runs_dir=runs_dir, progress=False,
-                            **cfg.search)  # fmt: skip
-            policy = run_search(tctx, run)
+            path = out / "policies" / f"{method}-{tag}.json"
+            policy = _finished_policy(path, tctx, method) if (method, kind, target) in done else None
+            if policy is None:
+                run = SearchRun(method, cfg.episodes, cfg.warmup, storage=storage, resume=True, out=path,
+                                runs_dir=runs_dir, progress=False, **cfg.search)  # fmt: skip
+                policy = run_search(tctx, run)
             policies.setdefault((kind, target), {})[method] = policy.sparsity
-            if get_searcher(method).learns:
-                curves.setdefault((kind, target), {})[method] = _curve(policy.metrics["study"], storage, runs_dir)
+            curve = _curve(policy.metrics["study"], storage, runs_dir) if get_searcher(method).learns else None
+            if curve:
+                curves.setdefault((kind, target), {})[method] = curve
             if (method, kind, target) not in done:
                 net = evaluator.build(policy_keep(policy, ctx.graph))
                 row = {"method": method, "kind": kind, "target": target,
@@ -196,8 +200,32 @@ def _base_row(ctx: SearchContext, cfg: CompareConfig) -> dict[str, Any]:
     }
 
 
+def _finished_policy(path: Path, ctx: SearchContext, method: str) -> Policy | None:
+    """The policy a finished row was measured with, when ``path`` holds it for this budget and these
+    settings: its row is reused, so it is not searched again (the study storage may be gone, and a
+    new search could return another policy than the one the row measured)."""
+    if not path.is_file():
+        return None
+    s = ctx.settings
+    try:
+        policy = load_policy(path)
+    except AmcError:
+        return None
+    b = policy.budget
+    same = (policy.method, policy.model, policy.criterion, policy.residual) == (method, s.model, s.proxy.criterion,
+                                                                             s.residual)  # fmt: skip
+    if same and (b.get("kind"), b.get("target"), b.get("max_sparsity")) == (s.kind, s.target, s.max_sparsity):
+        return policy
+    return None
+
+
 def _curve(study_name: str, storage: str | None, runs_dir: Path) -> list[float]:
-    study = optuna.load_study(study_name=study_name, storage=studies.open_storage(storage, runs_dir))
+    """The search's proxy accuracy per trial; empty when the storage no longer holds the study (its
+    policy was read back from the sweep's folder), and the folder's plot of it is left as it is."""
+    try:
+        study = optuna.load_study(study_name=study_name, storage=studies.open_storage(storage, runs_dir))
+    except KeyError:
+        return []
     return [float(t.value or 0.0) for t in studies.completed(study)]
 
 
