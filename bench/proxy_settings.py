@@ -128,8 +128,11 @@ def main() -> None:
     ap.add_argument("--settings", nargs="+", default=["1000:500", "1000:250", "500:250", "1000:batch", "500:batch"])
     ap.add_argument("--truth-calib", type=int, default=2000, help="BN recalibration images for the truth")
     ap.add_argument("--seed", type=int, default=0, help="the proxies' image draws")
-    ap.add_argument("--references", action="store_true",
-                    help="also the heuristics a DDPG search chose its reference from (its reference.json)")
+    ap.add_argument(
+        "--references",
+        action="store_true",
+        help="also the heuristics a DDPG search chose its reference from (its reference.json)",
+    )
     ap.add_argument("--precision", default="fp32", help="the proxies' and the truth's (a search's: auto)")
     ap.add_argument("--tag", default="")
     ap.add_argument("--quick", action="store_true")

@@ -191,8 +191,13 @@ def parse_args() -> argparse.Namespace:
         metavar="N",
         help="scan the sensitivity reference on N training images (draw 0); 0: the proxy's images (default 2,000)",
     )
-    ap.add_argument("--confirm-images", type=int, default=0, metavar="N",
-                    help="racing: N more held-out images for a policy whose first score reaches the best so far")
+    ap.add_argument(
+        "--confirm-images",
+        type=int,
+        default=0,
+        metavar="N",
+        help="racing: N more held-out images for a policy whose first score reaches the best so far",
+    )
     ap.add_argument("--resume", action="store_true", help="continue a stopped run with the same arguments")
     ap.add_argument("--quick", action="store_true", help="CI size: resnet20, 6 episodes, small proxy")
     ap.add_argument("--tag", default="", help="suffix of the result JSON's name")
