@@ -292,7 +292,9 @@ def test_an_unreachable_budget_fails_before_anything_is_written(tiny_data, tmp_p
     assert not (tmp_path / "out").exists()  # no sweep.json that would refuse the corrected command
 
 
-def test_a_finished_sweep_resumes_from_its_folder_when_the_study_storage_is_gone(tiny_data, tmp_path, monkeypatch):
+def test_a_finished_sweep_resumes_from_its_folder_when_the_study_storage_is_gone(
+    tiny_data, tmp_path, monkeypatch, capsys
+):
     import shutil
 
     import amc.compare
@@ -308,7 +310,10 @@ def test_a_finished_sweep_resumes_from_its_folder_when_the_study_storage_is_gone
     searched: list[str] = []
     real = amc.compare.run_search
     monkeypatch.setattr(amc.compare, "run_search", lambda ctx, run: searched.append(run.method) or real(ctx, run))
-    again = run_compare(settings, rt, cfg, out, runs_dir=tmp_path / "runs", progress=False)
+    capsys.readouterr()
+    again = run_compare(settings, rt, cfg, out, runs_dir=tmp_path / "runs", progress=True)
+    log = capsys.readouterr().err  # not a terminal: a line per run, naming it
+    assert "compare: 1/2 run" in log and "last=uniform@0.5" in log and "compare: 2/2 run" in log, log
     assert searched == [] and again == rows  # the measured policies are read back, not searched again
     assert {p.name: p.read_bytes() for p in (out / "policies").glob("*.json")} == saved
     assert (out / "search-0.5.png").stat().st_size > 0  # the search's plot is kept

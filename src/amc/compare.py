@@ -15,13 +15,13 @@ from typing import Any
 
 import optuna
 from torch import nn
-from tqdm import tqdm
 
 from amc.apply import policy_keep
 from amc.checkpoints import atomic_write_bytes
 from amc.errors import AmcError
 from amc.macs import count_macs, count_params
 from amc.policy import Policy, load_policy
+from amc.progress import Progress
 from amc.pruning.budget import Budget
 from amc.pruning.build import BuildConfig, NetworkBuilder
 from amc.report import MEASURE_COLUMNS, markdown_table, pareto_plot, search_curve_plot, sparsity_plot, write_rows
@@ -103,7 +103,8 @@ def run_compare(
     base = _base_row(ctx, cfg)
     policies: dict[tuple[str, float], dict[str, dict[str, float]]] = {}  # budget -> method -> per-unit sparsity
     curves: dict[tuple[str, float], dict[str, list[float]]] = {}
-    bar = tqdm(total=len(cfg.budgets) * len(cfg.methods), desc="compare", unit="run", disable=not progress or None)
+    # a bar on a terminal; in a log (nohup, a worker) one line per finished run, naming it
+    bar = Progress(len(cfg.budgets) * len(cfg.methods), "compare", "run", enabled=progress, every_percent=0)
     for kind, target in cfg.budgets:
         tctx = SearchContext(
             replace(settings, target=target, kind=kind),  # the study name and the policy record the budget
@@ -131,7 +132,7 @@ def run_compare(
                 measured = measure_network(net, tctx, cfg.finetune_epochs, cfg.latency_seconds, runtimes=cfg.runtimes)
                 rows.append(row | measured)
                 write_rows(rows, out)  # saved as it goes: a stopped sweep resumes here
-            bar.update(1)
+            bar.update(1, last=f"{method}@{tag}")
     bar.close()
     _write_outputs(out, rows, base, policies, curves, settings, cfg, ctx.base.data.name, command)
     return rows
