@@ -318,6 +318,14 @@ def test_a_finished_sweep_resumes_from_its_folder_when_the_study_storage_is_gone
     assert {p.name: p.read_bytes() for p in (out / "policies").glob("*.json")} == saved
     assert (out / "search-0.5.png").stat().st_size > 0  # the search's plot is kept
 
+    # rows measured on another machine keep their accuracies and have their latencies taken again here
+    elsewhere = [r | {"machine": "another CPU", "latency_b1_ms": -1.0} for r in rows]
+    (out / "results.json").write_text(json.dumps([elsewhere[0], rows[1]]))
+    here = run_compare(settings, rt, cfg, out, runs_dir=tmp_path / "runs", progress=False)
+    assert searched == [] and here[1] == rows[1] and here[0]["machine"] == rows[0]["machine"]
+    assert here[0]["latency_b1_ms"] > 0 and here[0]["test_acc"] == rows[0]["test_acc"]
+    assert f"all taken on {rows[0]['machine']}" in (out / "README.md").read_text()
+
     ddpg = out / "policies" / "ddpg-0.5.json"  # a file that is not this budget's policy is searched again
     ddpg.write_text(ddpg.read_text().replace('"target": 0.5', '"target": 0.7'))
     run_compare(settings, rt, cfg, out, runs_dir=tmp_path / "runs", progress=False)

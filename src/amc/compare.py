@@ -18,6 +18,7 @@ from torch import nn
 
 from amc.apply import policy_keep
 from amc.checkpoints import atomic_write_bytes
+from amc.deploy.measure import machine
 from amc.errors import AmcError
 from amc.macs import count_macs, count_params
 from amc.policy import Policy, load_policy
@@ -60,8 +61,6 @@ def measure_network(
     cosine fine-tuning (if > 0), and latency at batch 1 and 64 (ms) of a pruned network: on the
     job's torch runtime (``latency_b1_ms``, ...) and on each of ``runtimes``
     (``latency_onnxruntime_b1_ms``, ...)."""
-    from amc.deploy.measure import measure_latency, runtime_latencies
-
     rt, data = ctx.base.runtime, ctx.base.data
     row = {
         "macs_ratio": count_macs(net, ctx.graph.input_size) / ctx.graph.base_macs,
@@ -72,9 +71,17 @@ def measure_network(
     if finetune_epochs > 0:
         finetune(net, data.train, rt, finetune_epochs, desc=desc)
         row |= {"ft_heldout_acc": evaluate(net, data.heldout, rt), "ft_test_acc": evaluate(net, data.test, rt)}
-    for bs in (1, 64):
-        row[f"latency_b{bs}_ms"] = 1e3 * measure_latency(net, rt, bs, ctx.graph.input_size, latency_seconds)
-    return row | runtime_latencies(net, ctx.graph.input_size, runtimes, min_time=latency_seconds)
+    return row | latencies(net, ctx, latency_seconds, runtimes)
+
+
+def latencies(net: nn.Module, ctx: SearchContext, seconds: float, runtimes: Sequence[str] = ()) -> dict[str, Any]:
+    """Latency at batch 1 and 64 (ms) on the job's torch runtime and on each of ``runtimes``, and
+    the ``machine`` they were taken on."""
+    from amc.deploy.measure import machine, measure_latency, runtime_latencies
+
+    rt, size = ctx.base.runtime, ctx.graph.input_size
+    row: dict[str, Any] = {f"latency_b{b}_ms": 1e3 * measure_latency(net, rt, b, size, seconds) for b in (1, 64)}
+    return row | runtime_latencies(net, size, runtimes, min_time=seconds) | {"machine": machine(rt)}
 
 
 def run_compare(
@@ -92,7 +99,7 @@ def run_compare(
     ident = _same_sweep(out, settings, cfg)
     state_path = out / "results.json"
     rows: list[dict[str, Any]] = json.loads(state_path.read_text()) if state_path.exists() else []
-    done = {(r["method"], r.get("kind", settings.kind), r["target"]) for r in rows}
+    done = {(r["method"], r.get("kind", "macs"), r["target"]) for r in rows}  # rows before parameter budgets: MACs
     ctx = build_context(settings, runtime)
     budgets = {(k, t): Budget(ctx.graph, t, k, settings.max_sparsity, ctx.budget.round_to) for k, t in cfg.budgets}
     out.mkdir(parents=True, exist_ok=True)  # every budget is reachable: only now is anything written
@@ -115,8 +122,8 @@ def run_compare(
         )
         tag = budget_tag(kind, target)
         for method in cfg.methods:
-            path = out / "policies" / f"{method}-{tag}.json"
-            policy = _finished_policy(path, tctx, method) if (method, kind, target) in done else None
+            path, key = out / "policies" / f"{method}-{tag}.json", (method, kind, target)
+            policy = _finished_policy(path, tctx, method) if key in done else None
             if policy is None:
                 run = SearchRun(method, cfg.episodes, cfg.warmup, storage=storage, resume=True, out=path,
                                 runs_dir=runs_dir, progress=False, **cfg.search)  # fmt: skip
@@ -125,12 +132,7 @@ def run_compare(
             curve = _curve(policy.metrics["study"], storage, runs_dir) if get_searcher(method).learns else None
             if curve:
                 curves.setdefault((kind, target), {})[method] = curve
-            if (method, kind, target) not in done:
-                net = evaluator.build(policy_keep(policy, ctx.graph))
-                row = {"method": method, "kind": kind, "target": target,
-                       "heldout_proxy_acc": policy.metrics["heldout_proxy_acc"]}  # fmt: skip
-                measured = measure_network(net, tctx, cfg.finetune_epochs, cfg.latency_seconds, runtimes=cfg.runtimes)
-                rows.append(row | measured)
+            if _measure_row(rows, key, evaluator, policy, tctx, cfg):
                 write_rows(rows, out)  # saved as it goes: a stopped sweep resumes here
             bar.update(1, last=f"{method}@{tag}")
     bar.close()
@@ -188,17 +190,39 @@ def _write_outputs(
 
 
 def _base_row(ctx: SearchContext, cfg: CompareConfig) -> dict[str, Any]:
-    from amc.deploy.measure import measure_latency, runtime_latencies
+    model = ctx.base.model
+    row = {"method": "unpruned", "macs_ratio": 1.0, "params_ratio": 1.0,
+           "test_acc": evaluate(model, ctx.base.data.test, ctx.base.runtime)}  # fmt: skip
+    return row | latencies(model, ctx, cfg.latency_seconds, cfg.runtimes)
 
-    rt, model, size = ctx.base.runtime, ctx.base.model, ctx.graph.input_size
-    return {
-        "method": "unpruned",
-        "macs_ratio": 1.0,
-        "params_ratio": 1.0,
-        "test_acc": evaluate(model, ctx.base.data.test, rt),
-        **{f"latency_b{b}_ms": 1e3 * measure_latency(model, rt, b, size, cfg.latency_seconds) for b in (1, 64)},
-        **runtime_latencies(model, size, cfg.runtimes, min_time=cfg.latency_seconds),
-    }
+
+def _measure_row(
+    rows: list[dict[str, Any]],
+    key: tuple[str, str, float],
+    evaluator: NetworkBuilder,
+    policy: Policy,
+    ctx: SearchContext,
+    cfg: CompareConfig,
+) -> bool:
+    """Add the row of ``key`` (method, kind, target) to ``rows``, measured; a row already there
+    keeps its accuracies, and has its latencies taken again when they were taken on another
+    machine (the plots set them beside this machine's). True when ``rows`` changed."""
+    method, kind, target = key
+    made = next((r for r in rows if (r["method"], r.get("kind", "macs"), r["target"]) == key), None)
+    if made is not None and made.get("machine") == machine(ctx.base.runtime):
+        return False
+    net = evaluator.build(policy_keep(policy, ctx.graph))
+    if made is None:
+        row = {
+            "method": method,
+            "kind": kind,
+            "target": target,
+            "heldout_proxy_acc": policy.metrics["heldout_proxy_acc"],
+        }
+        rows.append(row | measure_network(net, ctx, cfg.finetune_epochs, cfg.latency_seconds, runtimes=cfg.runtimes))
+    else:
+        made |= latencies(net, ctx, cfg.latency_seconds, cfg.runtimes)
+    return True
 
 
 def _finished_policy(path: Path, ctx: SearchContext, method: str) -> Policy | None:
@@ -300,7 +324,8 @@ def _write_readme(
         f"Unpruned: test {base['test_acc']:.2%}, latency b64 {base['latency_b64_ms']:.1f} ms"
         + (f"; {unpruned}" if unpruned else "")
         + ". Accuracies are fractions of the split; FT = after the fine-tuning in config.json; "
-        "b1 / b64 ms: the job's torch runtime, then each runtime named (median, warm-up excluded).",
+        "b1 / b64 ms: the job's torch runtime, then each runtime named (median, warm-up excluded), "
+        f"all taken on {base.get('machine', 'this machine')}.",
         "",
         markdown_table(ordered, columns),
         "",
