@@ -40,6 +40,10 @@ def main() -> None:
     a = ap.parse_args()
     if a.quick:
         a.model, a.seconds = "resnet20", 0.1
+    policies = {Path(path).stem: load_policy(path) for path in a.policies}
+    residual = {p.residual for p in policies.values()}  # the unit graph the policies were searched on
+    if len(residual) > 1:
+        sys.exit("--policies mix residual and non-residual policies: measure each kind in its own run")
     rows = []
     for precision in a.precisions:
         rt = Runtime.create("auto", precision)
@@ -49,6 +53,7 @@ def main() -> None:
                 data=data_spec(),
                 checkpoint=str(base_checkpoint(a.model)),
                 target=a.flops,
+                residual=residual == {True},
                 allow_train=False,
             ),
             rt,
@@ -63,9 +68,9 @@ def main() -> None:
                 continue
             keep = uniform_keep_for(b)
             nets[f"uniform round-to {r}"] = (ev.build(keep), b.ratio(keep))
-        for path in a.policies:
-            keep = policy_keep(load_policy(path), ctx.graph)
-            nets[Path(path).stem] = (ev.build(keep), ctx.budget.ratio(keep))
+        for name, policy in policies.items():
+            keep = policy_keep(policy, ctx.graph)
+            nets[name] = (ev.build(keep), ctx.budget.ratio(keep))
         base = {}
         for name, (net, macs) in nets.items():
             row = {"precision": rt.precision, "network": name, "macs_ratio": macs}
