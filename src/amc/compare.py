@@ -18,7 +18,6 @@ from torch import nn
 
 from amc.apply import policy_keep
 from amc.checkpoints import atomic_write_bytes
-from amc.deploy.measure import latency_key, machine, measure_latency, runtime_latencies
 from amc.errors import AmcError
 from amc.macs import count_macs, count_params
 from amc.policy import Policy, load_policy
@@ -77,9 +76,11 @@ def measure_network(
 def latencies(net: nn.Module, ctx: SearchContext, seconds: float, runtimes: Sequence[str] = ()) -> dict[str, Any]:
     """Latency at batch 1 and 64 (ms) on the job's torch runtime and on each of ``runtimes``, and
     the ``machine`` they were taken on."""
+    from amc.deploy.measure import measure_latency, runtime_latencies
+
     rt, size = ctx.base.runtime, ctx.graph.input_size
     row: dict[str, Any] = {f"latency_b{b}_ms": 1e3 * measure_latency(net, rt, b, size, seconds) for b in (1, 64)}
-    return row | runtime_latencies(net, size, runtimes, min_time=seconds) | {"machine": machine(rt)}
+    return row | runtime_latencies(net, size, runtimes, min_time=seconds) | {"machine": rt.machine()}
 
 
 def run_compare(
@@ -207,7 +208,7 @@ def _measure_row(
     machine (the plots set them beside this machine's). True when ``rows`` changed."""
     method, kind, target = key
     made = next((r for r in rows if (r["method"], r.get("kind", "macs"), r["target"]) == key), None)
-    if made is not None and made.get("machine") == machine(ctx.base.runtime):
+    if made is not None and made.get("machine") == ctx.base.runtime.machine():
         return False
     net = evaluator.build(policy_keep(policy, ctx.graph))
     if made is None:
@@ -261,6 +262,8 @@ def _write_plots(
     curves: dict[tuple[str, float], dict[str, list[float]]],
     cfg: CompareConfig,
 ) -> None:
+    from amc.deploy.measure import latency_key
+
     xs = ["macs_ratio", "params_ratio", "latency_b64_ms"]
     xs += [latency_key(r, b) for r in cfg.runtimes for b in (1, 64)]
     mixed = len({k for k, _ in cfg.budgets}) > 1
@@ -300,6 +303,8 @@ def _write_readme(
     runtimes: Sequence[str],
     what: str = "MACs",
 ) -> None:
+    from amc.deploy.measure import latency_key
+
     kinds = {r.get("kind", "macs") for r in rows}
     ordered = sorted(rows, key=lambda r: (r.get("kind", "macs"), r["target"], -r.get("ft_test_acc", r["test_acc"])))
     if len(kinds) > 1:  # both kinds in one table: the budget column names its kind

@@ -13,9 +13,11 @@ channels_last. In fp32 on a 2-core AVX2 CPU (``bench/memory_format.py``) it is 1
 from __future__ import annotations
 
 import contextlib
+import platform
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -95,6 +97,19 @@ class Runtime:
             ok = cpu_has_bf16() if dev.type == "cpu" else torch.cuda.is_bf16_supported()
             precision = "bf16" if ok else "fp32"
         return cls(dev, precision)
+
+    def machine(self) -> str:
+        """What a latency depends on besides the network: the processor (its name, and whether it
+        has native bf16: one name covers CPUs with and without it), the threads and torch.
+        Latencies taken under two of these are not comparable."""
+        if self.device.type == "cuda":
+            where = torch.cuda.get_device_name(self.device)
+        else:
+            info = Path("/proc/cpuinfo")
+            lines = info.read_text().splitlines() if info.is_file() else []
+            names = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")]
+            where = (names[0] if names else platform.processor() or "cpu") + (", native bf16" if cpu_has_bf16() else "")
+        return f"{where}, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
     @property
     def channels_last(self) -> bool:

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import copy
-import platform
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 from torch import nn
 from torch.utils import benchmark
 
-from amc.runtime import Runtime, cpu_has_bf16
+from amc.runtime import Runtime
 
-__all__ = ["measure_latency", "runtime_latencies", "latency_key", "machine"]
+__all__ = ["measure_latency", "runtime_latencies", "latency_key"]
 
 
 @torch.no_grad()
@@ -42,19 +40,6 @@ def measure_latency(
     timer = benchmark.Timer(stmt="run()", globals={"run": run}, num_threads=torch.get_num_threads())
     rounds = max(rounds, 1)
     return min(float(timer.blocked_autorange(min_run_time=min_run_time / rounds).median) for _ in range(rounds))
-
-
-def machine(runtime: Runtime) -> str:
-    """What a latency depends on besides the network: the processor (its name, and whether it has
-    native bf16: one name covers CPUs with and without it), the threads and torch. Latencies taken
-    under two of these are not comparable."""
-    if runtime.device.type == "cuda":
-        where = torch.cuda.get_device_name(runtime.device)
-    else:
-        info = Path("/proc/cpuinfo")
-        names = [ln.split(":", 1)[1].strip() for ln in info.read_text().splitlines() if ln.startswith("model name")]
-        where = (names[0] if names else platform.processor() or "cpu") + (", native bf16" if cpu_has_bf16() else "")
-    return f"{where}, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
 def latency_key(runtime: str, batch: int) -> str:
