@@ -98,7 +98,7 @@ def run_compare(
     ident = _same_sweep(out, settings, cfg)
     state_path = out / "results.json"
     rows: list[dict[str, Any]] = json.loads(state_path.read_text()) if state_path.exists() else []
-    done = {(r["method"], r.get("kind", "macs"), r["target"]) for r in rows}  # rows before parameter budgets: MACs
+    done = {_row_key(r) for r in rows}
     ctx = build_context(settings, runtime)
     budgets = {(k, t): Budget(ctx.graph, t, k, settings.max_sparsity, ctx.budget.round_to) for k, t in cfg.budgets}
     out.mkdir(parents=True, exist_ok=True)  # every budget is reachable: only now is anything written
@@ -195,6 +195,11 @@ def _base_row(ctx: SearchContext, cfg: CompareConfig) -> dict[str, Any]:
     return row | latencies(model, ctx, cfg.latency_seconds, cfg.runtimes)
 
 
+def _row_key(row: dict[str, Any]) -> tuple[str, str, float]:
+    """(method, kind, target) of a row; rows made before parameter budgets are MACs rows."""
+    return row["method"], row.get("kind", "macs"), row["target"]
+
+
 def _measure_row(
     rows: list[dict[str, Any]],
     key: tuple[str, str, float],
@@ -207,7 +212,7 @@ def _measure_row(
     keeps its accuracies, and has its latencies taken again when they were taken on another
     machine (the plots set them beside this machine's). True when ``rows`` changed."""
     method, kind, target = key
-    made = next((r for r in rows if (r["method"], r.get("kind", "macs"), r["target"]) == key), None)
+    made = next((r for r in rows if _row_key(r) == key), None)
     if made is not None and made.get("machine") == ctx.base.runtime.machine():
         return False
     net = evaluator.build(policy_keep(policy, ctx.graph))

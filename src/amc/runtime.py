@@ -24,7 +24,7 @@ from torch import nn
 
 from amc.errors import AmcError
 
-__all__ = ["Runtime", "cpu_has_bf16", "keep_freed_memory", "set_threads"]
+__all__ = ["Runtime", "cpu_has_bf16", "cpu_name", "keep_freed_memory", "set_threads"]
 
 PRECISIONS = ("auto", "bf16", "fp32")
 
@@ -35,6 +35,14 @@ def cpu_has_bf16() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def cpu_name() -> str:
+    """The processor's model name (``/proc/cpuinfo``, else ``platform.processor()``; may be empty)."""
+    info = Path("/proc/cpuinfo")
+    lines = info.read_text().splitlines() if info.is_file() else []
+    names = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")]
+    return names[0] if names else platform.processor()
 
 
 def set_threads(threads: int | None) -> None:
@@ -105,10 +113,7 @@ class Runtime:
         if self.device.type == "cuda":
             where = torch.cuda.get_device_name(self.device)
         else:
-            info = Path("/proc/cpuinfo")
-            lines = info.read_text().splitlines() if info.is_file() else []
-            names = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")]
-            where = (names[0] if names else platform.processor() or "cpu") + (", native bf16" if cpu_has_bf16() else "")
+            where = (cpu_name() or "cpu") + (", native bf16" if cpu_has_bf16() else "")
         return f"{where}, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
     @property

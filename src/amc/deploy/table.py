@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -34,6 +33,7 @@ from amc.progress import Progress
 from amc.pruning.budget import kept_channels
 from amc.pruning.prune import prune_model
 from amc.pruning.units import PRUNABLE_TYPES, UnitGraph
+from amc.runtime import cpu_name
 
 __all__ = [
     "GRID", "LatencyTable", "LatencyCost", "latency_table", "random_keeps", "measure_ratio", "pruned_copy", "cache_file"
@@ -113,9 +113,6 @@ def machine_key(
 ) -> dict[str, Any]:
     """What a table depends on: the layers' shapes, runtime, batch, threads, machine, the channel
     multiple its counts are rounded to and how many policies calibrate it."""
-    cpu = ""
-    if Path("/proc/cpuinfo").is_file():
-        cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "")
     shapes = [repr(layer) for layer in graph.layers]
     # tables of free counts keep their old keys; rounded ones are also calibrated on uniform policies
     rounding = {"round_to": round_to, "calibration": "random+uniform"} if round_to > 1 else {}
@@ -127,7 +124,7 @@ def machine_key(
             "runtime": runtime.name,
             "batch": batch,
             "threads": runtime.threads,
-            "cpu": cpu or platform.processor(),
+            "cpu": cpu_name(),
             "torch": torch.__version__,
             "grid": GRID.tolist(),
             "calibration": "random+uniform",  # what c0 is fitted on (tables fitted otherwise are measured again)
