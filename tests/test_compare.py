@@ -1,7 +1,9 @@
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import tiny_checkpoint
@@ -330,3 +332,39 @@ def test_a_finished_sweep_resumes_from_its_folder_when_the_study_storage_is_gone
     ddpg.write_text(ddpg.read_text().replace('"target": 0.5', '"target": 0.7'))
     run_compare(settings, rt, cfg, out, runs_dir=tmp_path / "runs", progress=False)
     assert searched == ["ddpg"] and '"target": 0.5' in ddpg.read_text()
+
+
+def test_remeasure_latency_retakes_every_row_and_resumes_after_a_stop(tiny_data, tmp_path, monkeypatch):
+    import amc.compare
+
+    settings = SearchSettings(model="resnet20", data=str(tiny_data), checkpoint=str(tiny_checkpoint(tmp_path)),
+                              proxy=ProxyConfig(size=30, calib_images=20), allow_train=False)  # fmt: skip
+    cfg = CompareConfig(budgets=(("macs", 0.5),), methods=("uniform", "global"), latency_seconds=0.02,
+                        calib_images=20, runtimes=())  # fmt: skip
+    rt, out = Runtime.create("cpu", "fp32"), tmp_path / "out"
+    rows = run_compare(settings, rt, cfg, out, runs_dir=tmp_path / "runs", progress=False)
+    taken: list[int] = []  # one entry per network timed: the unpruned base first, then each re-measured row
+    real = amc.compare.latencies
+
+    def timed(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        taken.append(1)
+        if stop_at == len(taken):
+            raise KeyboardInterrupt
+        return real(*args, **kwargs) | {"latency_b1_ms": 1000.0 + len(taken)}
+
+    monkeypatch.setattr(amc.compare, "latencies", timed)
+    stop_at = 3  # stopped while re-measuring the second row
+    with pytest.raises(KeyboardInterrupt):
+        run_compare(settings, rt, replace(cfg, remeasure_latency=True), out, runs_dir=tmp_path / "runs", progress=False)
+    assert json.loads((out / "sweep.json").read_text())["remeasuring"] is True
+    taken.clear()
+    stop_at = 0
+    again = run_compare(settings, rt, replace(cfg, remeasure_latency=True), out, runs_dir=tmp_path / "runs",
+                        progress=False)  # fmt: skip
+    assert len(taken) == 2  # the base and the row the stop left; the first row is not timed a third time
+    assert [r["latency_b1_ms"] for r in again] == [1002.0, 1002.0]  # both re-taken, in the two runs
+    assert [r["test_acc"] for r in again] == [r["test_acc"] for r in rows]  # accuracies kept
+    assert "remeasuring" not in json.loads((out / "sweep.json").read_text())
+    taken.clear()
+    run_compare(settings, rt, cfg, out, runs_dir=tmp_path / "runs", progress=False)
+    assert len(taken) == 1  # without the flag, only the unpruned base is timed

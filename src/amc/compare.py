@@ -43,6 +43,7 @@ class CompareConfig:
     warmup: int = 25
     finetune_epochs: float = 0.0
     latency_seconds: float = 0.5
+    remeasure_latency: bool = False  # take the finished rows' latencies again
     calib_images: int = 2000
     runtimes: tuple[str, ...] = ("torch-fp32", "torch-bf16", "onnxruntime")  # latency at batch 1 and 64 on each
     search: dict[str, Any] = field(default_factory=dict)  # SearchRun settings of a --preset (projection, ...)
@@ -102,7 +103,9 @@ def run_compare(
     ctx = build_context(settings, runtime)
     budgets = {(k, t): Budget(ctx.graph, t, k, settings.max_sparsity, ctx.budget.round_to) for k, t in cfg.budgets}
     out.mkdir(parents=True, exist_ok=True)  # every budget is reachable: only now is anything written
-    atomic_write_bytes(out / "sweep.json", json.dumps(ident, indent=2).encode())
+    pending = _retake_latencies(out, rows, cfg.remeasure_latency)
+    marked = {**ident, "remeasuring": True} if pending else ident
+    atomic_write_bytes(out / "sweep.json", json.dumps(marked, indent=2).encode())
     p = settings.proxy
     build = BuildConfig(criterion=p.criterion, calib_images=cfg.calib_images, reconstruct=p.reconstruct)
     evaluator = NetworkBuilder(ctx.base.model, ctx.graph, ctx.base.data, runtime, build)
@@ -135,6 +138,8 @@ def run_compare(
                 write_rows(rows, out)  # saved as it goes: a stopped sweep resumes here
             bar.update(1, last=f"{method}@{tag}")
     bar.close()
+    if pending:  # every row's latencies are of this run now
+        atomic_write_bytes(out / "sweep.json", json.dumps(ident, indent=2).encode())
     _write_outputs(out, rows, base, policies, curves, settings, cfg, ctx.base.data.name, command)
     return rows
 
@@ -161,6 +166,20 @@ def _same_sweep(out: Path, settings: SearchSettings, cfg: CompareConfig) -> dict
             f"--out {out}: its rows were made with {', '.join(diff)}: use another --out, or remove it to start over"
         )
     return ident
+
+
+def _retake_latencies(out: Path, rows: list[dict[str, Any]], remeasure: bool) -> bool:
+    """``--remeasure-latency``: the finished rows forget the machine their latencies were taken on,
+    so :func:`_measure_row` takes them again. True while that is under way: ``sweep.json`` says so,
+    and the same command run again after a stop goes on with the rows not yet re-measured."""
+    sweep = out / "sweep.json"
+    pending = sweep.is_file() and bool(json.loads(sweep.read_text()).get("remeasuring"))
+    if remeasure and not pending and rows:
+        for row in rows:
+            row.pop("machine", None)
+        write_rows(rows, out)  # before sweep.json says it is under way
+        return True
+    return pending
 
 
 def budget_tag(kind: str, target: float) -> str:

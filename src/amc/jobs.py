@@ -174,6 +174,7 @@ def run_compare(req: CompareRequest, command: str | None = None) -> list[dict[st
         warmup=req.warmup,
         finetune_epochs=req.finetune_epochs,
         latency_seconds=req.latency_seconds,
+        remeasure_latency=req.remeasure_latency,
         calib_images=req.measure_calib_images,
         runtimes=tuple(req.runtimes),
         search=preset_run_settings(req.preset),

@@ -271,6 +271,8 @@ class CompareRequest(_BaseJob):
         2000, ge=0, description="BN recalibration images before each found policy is measured"
     )
     latency_seconds: float = Field(0.5, gt=0, le=60, description="seconds of timing per latency measurement")
+    remeasure_latency: bool = Field(False, description="take every finished row's latencies again (e.g. on an"
+                                    " idle machine); run again after a stop, it goes on where it was")  # fmt: skip
     runtimes: list[str] = Field(
         ["torch-fp32", "torch-bf16", "onnxruntime"],
         description="runtimes each network's latency is measured on (batch 1 and 64), plotted against accuracy",
