@@ -13,6 +13,7 @@ channels_last. In fp32 on a 2-core AVX2 CPU (``bench/memory_format.py``) it is 1
 from __future__ import annotations
 
 import contextlib
+import functools
 import platform
 import warnings
 from collections.abc import Iterator
@@ -37,8 +38,10 @@ def cpu_has_bf16() -> bool:
         return False
 
 
+@functools.cache
 def cpu_name() -> str:
-    """The processor's model name (``/proc/cpuinfo``, else ``platform.processor()``; may be empty)."""
+    """The processor's model name (``/proc/cpuinfo``, else ``platform.processor()``; may be empty),
+    read once per process: a sweep asks for it with every row it measures."""
     info = Path("/proc/cpuinfo")
     lines = info.read_text().splitlines() if info.is_file() else []
     names = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")]
