@@ -66,7 +66,7 @@ def _images(batches):
 
 
 def test_racing_scores_only_a_would_be_best_on_further_images_which_rescoring_skips(ctx):
-    from amc.search.rescore import _evaluator
+    from amc.search.rescore import unseen_evaluator
 
     cfg = replace(ctx.proxy.config, size=2, confirm=3)
     ev = ProxyEvaluator(ctx.base.model, ctx.graph, ctx.base.data, ctx.base.runtime, cfg)
@@ -85,7 +85,7 @@ def test_racing_scores_only_a_would_be_best_on_further_images_which_rescoring_sk
     assert ev.evaluate(a) is raced  # cached, whatever the best is now
     used = torch.cat([_images(ev._eval), _images(ev._confirm)])
     assert len(used) == 5 and not (torch.cdist(_images(ev._eval), _images(ev._confirm)) < 1e-6).any()
-    rescorer = _evaluator(replace(ctx, settings=replace(ctx.settings, proxy=cfg), proxy=ev), 4000)
+    rescorer = unseen_evaluator(replace(ctx, settings=replace(ctx.settings, proxy=cfg), proxy=ev), 4000)
     assert rescorer is not None and rescorer.images == len(ctx.base.data.heldout) - 5
     assert not (torch.cdist(_images(rescorer._eval), used) < 1e-6).any()  # re-scoring sees neither set
 

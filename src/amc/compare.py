@@ -96,11 +96,12 @@ def run_compare(
 ) -> list[dict[str, Any]]:
     """Run the sweep; write results.{csv,json}, PNG plots and a README.md (the table, the
     figures and ``command``) into ``out``; return the rows."""
-    ident = _same_sweep(out, settings, cfg)
     state_path = out / "results.json"
     rows: list[dict[str, Any]] = json.loads(state_path.read_text()) if state_path.exists() else []
     done = {_row_key(r) for r in rows}
     ctx = build_context(settings, runtime)
+    settings = ctx.settings  # --criterion auto: the one chosen at the loosest budget, for every row
+    ident = _same_sweep(out, settings, cfg)
     budgets = {(k, t): Budget(ctx.graph, t, k, settings.max_sparsity, ctx.budget.round_to) for k, t in cfg.budgets}
     out.mkdir(parents=True, exist_ok=True)  # every budget is reachable: only now is anything written
     pending = _retake_latencies(out, rows, cfg.remeasure_latency)

@@ -97,12 +97,13 @@ def run_search_request(
 ) -> Policy:
     """Search as ``req`` says and write its best policy; returns the policy. The service's worker
     also sets where agent checkpoints go, a stop flag and its share of the cores."""
-    from amc.pruning.criteria import get_criterion
     from amc.search.base import get_searcher
     from amc.search.context import build_context
+    from amc.search.criterion_choice import check_criterion
     from amc.search.runner import run_search
 
-    get_searcher(req.method), get_criterion(req.criterion)  # unknown names fail before any work
+    get_searcher(req.method)  # unknown names fail before any work
+    check_criterion(req.criterion)
     rt = Runtime.create(req.device, req.precision, req.threads or default_threads)
     ctx = build_context(search_settings(req), rt)
     run = replace(search_run(req, progress), should_stop=should_stop)
@@ -143,11 +144,11 @@ def run_compare(req: CompareRequest, command: str | None = None) -> list[dict[st
     from amc.compare import CompareConfig
     from amc.compare import run_compare as sweep
     from amc.proxy import ProxyConfig
-    from amc.pruning.criteria import get_criterion
     from amc.search.base import get_searcher
     from amc.search.context import SearchSettings
+    from amc.search.criterion_choice import check_criterion
 
-    get_criterion(req.criterion)  # an unknown name fails before any work
+    check_criterion(req.criterion)  # an unknown name fails before any work
     for m in req.methods:
         if get_searcher(m).structure == "weights":
             from amc.errors import AmcError

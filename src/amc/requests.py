@@ -103,7 +103,7 @@ class SearchRequest(_BaseJob):
     )
     criterion: str = Field(
         DEFAULT_CRITERION,
-        description="channel selection: group-l1 (every coupled weight), l1 (the filter's), l2, taylor or random",
+        description="channel selection: group-l1 (every coupled weight), l1 (the filter's), l2, taylor, random, auto",
     )
     reconstruct: bool = Field(False, description="least-squares refit of the layer after each unit")
     proxy_size: int = Field(500, ge=1, description="held-out images scored per policy")
@@ -261,7 +261,7 @@ class CompareRequest(_BaseJob):
     episodes: int = Field(100, ge=1, description="episodes / trials per learned search")
     warmup: int = Field(25, ge=0, description="DDPG warm-up episodes")
     criterion: str = Field(
-        DEFAULT_CRITERION, description="channel selection of every method: group-l1, l1, l2, taylor or random"
+        DEFAULT_CRITERION, description="channel selection of every method: group-l1, l1, l2, taylor, random or auto"
     )
     preset: Preset = Field("default", description="the searchers' settings, as amc search --preset")
     finetune_epochs: float = Field(0.0, ge=0, description="fine-tuning epochs per policy (0 = none)")

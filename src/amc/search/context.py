@@ -173,7 +173,8 @@ def _auto_round_to(settings: SearchSettings, base: Base, graph: UnitGraph) -> in
 
 
 def build_context(settings: SearchSettings, runtime: Runtime) -> SearchContext:
-    """Open the base, find its units, check the budget and prepare the proxy."""
+    """Open the base, find its units, check the budget, prepare the proxy (choosing the channel
+    criterion first when it is ``auto``: :mod:`amc.search.criterion_choice`)."""
     base = open_base(
         settings.model,
         settings.data,
@@ -195,5 +196,9 @@ def build_context(settings: SearchSettings, runtime: Runtime) -> SearchContext:
         check_reachable=not settings.unstructured,
         cost=cost,
     )
-    proxy = ProxyEvaluator(base.model, graph, base.data, runtime, settings.proxy)
-    return SearchContext(settings, base, graph, budget, proxy)
+    from amc.search.criterion_choice import AUTO, CANDIDATES, resolve_criterion
+
+    config = settings.proxy
+    probe = replace(config, criterion=CANDIDATES[0]) if config.criterion == AUTO else config
+    proxy = ProxyEvaluator(base.model, graph, base.data, runtime, probe)
+    return resolve_criterion(SearchContext(settings, base, graph, budget, proxy))

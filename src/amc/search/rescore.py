@@ -29,7 +29,7 @@ from amc.scoring import reward_of
 from amc.search.context import SearchContext
 from amc.search.ddpg import REFERENCE_FILE
 
-__all__ = ["candidates", "reference_keep", "rescore_best", "RESCORE_FILE"]
+__all__ = ["candidates", "reference_keep", "rescore_best", "unseen_evaluator", "RESCORE_FILE"]
 
 RESCORE_FILE = "rescore.json"
 
@@ -52,9 +52,10 @@ def candidates(trials: list[FrozenTrial], k: int, also: list[list[int]] | None =
     return list(chosen.values())
 
 
-def _evaluator(ctx: SearchContext, size: int) -> ProxyEvaluator | None:
+def unseen_evaluator(ctx: SearchContext, size: int, criterion: str | None = None) -> ProxyEvaluator | None:
     """A proxy on up to ``size`` held-out images the search's proxy did not use, recalibrating
-    BatchNorm on at least 1,000 training images; None when the held-out split has no image left."""
+    BatchNorm on at least 1,000 training images, cutting channels by ``criterion`` (default: the
+    search's); None when the held-out split has no image left."""
     cfg = ctx.proxy.config
     left = len(ctx.base.data.heldout) - cfg.heldout_used
     if left <= 0:
@@ -67,7 +68,7 @@ def _evaluator(ctx: SearchContext, size: int) -> ProxyEvaluator | None:
     recalibrate = cfg.calib_images > 0 or cfg.bn == "batch"  # a batch-statistics search is re-scored recalibrated
     rescore_cfg = replace(
         cfg, size=min(size, left), calib_images=max(cfg.calib_images, 1000) if recalibrate else 0, bn="recalibrate",
-        confirm=0,
+        confirm=0, criterion=criterion or cfg.criterion,
     )  # fmt: skip
     return ProxyEvaluator(ctx.base.model, ctx.graph, ctx.base.data, ctx.base.runtime, rescore_cfg,
                           skip=cfg.heldout_used)  # fmt: skip
@@ -96,7 +97,7 @@ def rescore_best(
     """The candidate (:func:`candidates`) with the highest reward on unseen held-out images, and
     what was measured; None when there is nothing to choose between or no image to score on."""
     cands = candidates(trials, k, reference_keep(folder))
-    evaluator = _evaluator(ctx, size) if len(cands) > 1 else None
+    evaluator = unseen_evaluator(ctx, size) if len(cands) > 1 else None
     if evaluator is None:
         return None
     images = evaluator.images
