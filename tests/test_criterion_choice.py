@@ -67,7 +67,9 @@ def test_with_no_unseen_image_left_auto_falls_back_to_the_first_candidate(ctx, t
     monkeypatch.setenv("AMC_CACHE", str(tmp_path))
     with pytest.warns(UserWarning, match="proxy-size"):
         out = resolve_criterion(_auto(ctx, size=len(ctx.base.data.heldout)))
+        told = choose_criterion(_auto(ctx, size=len(ctx.base.data.heldout))).summary()
     assert out.settings.proxy.criterion == CANDIDATES[0] == out.proxy.config.criterion
+    assert "no held-out image" in told
 
 
 def test_a_context_not_asking_for_auto_is_left_alone(ctx):

@@ -52,6 +52,8 @@ class CriterionChoice:
     images: int
 
     def summary(self) -> str:
+        if not self.scores:
+            return f"--criterion auto: {self.criterion} (no held-out image beyond the proxy's to measure on)"
         best = {c: max(s.values()) for c, s in self.scores.items()}
         shown = ", ".join(f"{c} {a:.2%}" for c, a in best.items())
         return f"--criterion auto: {self.criterion} (best of uniform and Torch-Pruning's L1 counts on {self.images}" \
