@@ -46,6 +46,7 @@ from amc.runtime import Runtime  # noqa: E402
 from amc.search import baselines  # noqa: E402
 from amc.search.base import get_searcher, searcher_names  # noqa: E402
 from amc.search.context import SearchSettings, build_context  # noqa: E402
+from amc.search.criterion_choice import AUTO, CANDIDATES  # noqa: E402
 from amc.training import evaluate  # noqa: E402
 
 TP_METHODS = ("tp-global-l1", "tp-local-l1", "tp-global-taylor", "tp-local-taylor")
@@ -139,7 +140,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--tag", default="", help="suffix of the result JSON's name")
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--calib-images", type=int, default=2000, help="BN recalibration images per network")
-    ap.add_argument("--criterion", default=ProxyConfig.criterion, help="amc's channel criterion (l1, group-l1, ...)")
+    ap.add_argument("--criterion", default=ProxyConfig.criterion, help="channel criterion (l1, group-l1, ..., auto)")
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
     if a.quick:
@@ -192,7 +193,7 @@ def budget_mismatch(policy: Policy, a: argparse.Namespace) -> str:
     budget = policy.budget
     if budget.get("kind") != "macs" or abs(float(budget.get("target", -1)) - a.flops) > 1e-9:
         return f"was searched for {budget.get('target')} of the {budget.get('kind')}, not {a.flops:g} of the MACs"
-    if policy.criterion != a.criterion:
+    if policy.criterion != a.criterion and not (a.criterion == AUTO and policy.criterion in CANDIDATES):
         return f"was searched with the {policy.criterion} criterion, not {a.criterion}"
     return ""
 
@@ -230,6 +231,8 @@ def main() -> None:
         ),
         rt,
     )
+    a.criterion = ctx.settings.proxy.criterion  # --criterion auto: the one measured for this base and budget
+    extra = checked_policies(a)  # ... which the --policies must have been searched with
     config = BuildConfig(criterion=a.criterion, calib_images=a.calib_images)
     proxy = NetworkBuilder(ctx.base.model, ctx.graph, ctx.base.data, rt, config)
     calib = proxy.calib

@@ -161,7 +161,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--proxy-size", type=int, default=ProxyConfig.size)
     ap.add_argument("--calib-images", type=int, default=ProxyConfig.calib_images)
     ap.add_argument("--batch-size", type=int, default=ProxyConfig.batch_size)
-    ap.add_argument("--criterion", default=ProxyConfig.criterion, help="channel criterion (l1, group-l1, ...)")
+    ap.add_argument("--criterion", default=ProxyConfig.criterion, help="channel criterion (l1, group-l1, ..., auto)")
     ap.add_argument("--proxy-bn", choices=["recalibrate", "batch"], default=ProxyConfig.bn)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--flops", type=float, default=0.5)

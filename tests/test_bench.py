@@ -135,3 +135,21 @@ def test_policy_quality_refuses_a_policy_of_another_budget(tmp_path, target, cri
     last = done.stderr.strip().splitlines()[-1]  # (before it, at most torch's CUDA_HOME notice on import)
     assert why in last and last.startswith("policy_quality: --policies") and "Traceback" not in done.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_policy_quality_under_auto_takes_a_policy_of_either_candidate_criterion(tmp_path, monkeypatch):
+    """``--criterion auto`` is resolved after the base is opened; before that a policy searched with
+    either candidate may be a row, any other criterion may not (and after, only the chosen one)."""
+    import argparse
+    import importlib
+
+    from amc.policy import load_policy
+
+    monkeypatch.syspath_prepend(str(BENCH))
+    pq = importlib.import_module("policy_quality")
+    a = argparse.Namespace(flops=0.3, criterion="auto")
+    for criterion, ok in (("l1", True), ("group-l1", True), ("taylor", False)):
+        policy = load_policy(_policy_file(tmp_path / f"{criterion}.json", 0.3, criterion))
+        assert (pq.budget_mismatch(policy, a) == "") is ok
+    resolved = argparse.Namespace(flops=0.3, criterion="l1")
+    assert "with the group-l1 criterion" in pq.budget_mismatch(load_policy(tmp_path / "group-l1.json"), resolved)
