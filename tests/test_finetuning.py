@@ -128,3 +128,18 @@ def test_recovery_curves_keep_the_masks_and_reuse_finished_runs(ctx, tmp_path, m
     monkeypatch.setattr(experiments, "run_finetune", no_training)
     again = experiments.recovery_curves(ctx.base, ctx.graph, tmp_path, (0.0, 0.5), epochs=2, calib_images=20)
     assert again == rows
+
+
+def test_each_epoch_s_accuracies_show_on_the_progress_lines_of_a_log(ctx, tmp_path, capsys):
+    """In a log (no terminal) the steady progress lines carry the last finished epoch's accuracies."""
+    import copy
+
+    from amc.training import TrainConfig
+
+    cfg = TrainConfig(epochs=2, lr=0.05, batch_size=8, schedule="cosine")
+    splits = {"heldout": ctx.base.data.split("heldout")}
+    job = finetuning.FinetuneJob(cfg, ctx.base.data.train, ctx.base.runtime, tmp_path, {"run": 1}, splits)
+    curve = finetuning.run_finetune(copy.deepcopy(ctx.base.model), job)
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("fine-tuning:")]
+    shown = f"heldout_acc={curve[0]['heldout_acc']:.2%}"
+    assert shown not in lines[0] and any(shown in ln and "epoch=2" in ln for ln in lines)

@@ -86,8 +86,8 @@ def _save_state(
 
 def _epoch_hook(
     job: FinetuneJob, net: nn.Module, curve: list[dict[str, Any]], started: float
-) -> Callable[[int, dict[str, Any]], None]:
-    def on_epoch_end(epoch: int, loop: dict[str, Any]) -> None:
+) -> Callable[[int, dict[str, Any]], dict[str, str]]:
+    def on_epoch_end(epoch: int, loop: dict[str, Any]) -> dict[str, str]:
         point: dict[str, Any] = {"epoch": epoch + 1, "seconds": round(time.time() - started, 1)}
         if job.curve:
             point |= {f"{name}_acc": evaluate(net, split, job.runtime) for name, split in job.splits.items()}
@@ -95,6 +95,7 @@ def _epoch_hook(
         curve.append(point)
         _save_state(job, net, loop, curve, time.time() - started)
         atomic_write_bytes(job.out_dir / CURVE_FILE, (json.dumps(curve, indent=2) + "\n").encode())
+        return {k: f"{v:.2%}" for k, v in point.items() if k.endswith("_acc")}  # on the progress line
 
     return on_epoch_end
 

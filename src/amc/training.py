@@ -112,7 +112,7 @@ def train(
     *,
     teacher: nn.Module | None = None,
     desc: str = "training",
-    on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
+    on_epoch_end: Callable[[int, dict[str, Any]], dict[str, Any] | None] | None = None,
     on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
     checkpoint_seconds: float = 300.0,
     resume: dict[str, Any] | None = None,
@@ -121,9 +121,9 @@ def train(
 
     ``cfg.epochs`` may be fractional. ``on_epoch_end`` gets the finished epoch's index and the
     loop's state (``epoch``, ``step``, ``optimizer``, ``scheduler``: what ``resume`` takes, the
-    caller restoring the weights, to continue as if never stopped); ``on_checkpoint`` gets it
-    inside an epoch every ``checkpoint_seconds`` (a resumed run replays that epoch's data order
-    and augmentation up to ``step`` without training on it)."""
+    caller restoring the weights, to continue as if never stopped) and may return figures for the progress
+    line (accuracies); ``on_checkpoint`` gets the state inside an epoch every ``checkpoint_seconds`` (a
+    resumed run replays that epoch's data order and augmentation up to ``step`` without training on it)."""
     per_epoch = math.ceil(len(split) / cfg.batch_size)
     steps = max(1, int(round(cfg.epochs * per_epoch)))
     runtime.prepare(model)
@@ -160,7 +160,7 @@ def train(
                 saved = time.monotonic()
         epoch += 1
         if on_epoch_end is not None:
-            on_epoch_end(epoch - 1, state())
+            bar.update(0, **(on_epoch_end(epoch - 1, state()) or {}))  # what it measured, shown from now on
             saved = time.monotonic()
     bar.close()
     return model.eval()
