@@ -16,11 +16,13 @@ files by sorted name: the only split a search may score on) and ``test`` (final 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -97,6 +99,13 @@ class DataBundle:
 def cache_dir() -> Path:
     """Where decoded data and trained bases are cached: ``$AMC_CACHE`` or ``~/.cache/amc``."""
     return Path(os.environ.get("AMC_CACHE", Path.home() / ".cache" / "amc"))
+
+
+def cache_file(folder: str, model: str, ident: dict[str, Any]) -> Path:
+    """``cache_dir()/folder/MODEL-DIGEST.json``: a measurement kept between processes, named by a
+    digest of everything it depends on (``ident``, JSON)."""
+    digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
+    return cache_dir() / folder / f"{model.replace(':', '_')}-{digest}.json"
 
 
 def _heldout_mask(labels: np.ndarray) -> np.ndarray:

@@ -18,7 +18,6 @@ next one would break it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -139,7 +138,7 @@ def scan_evaluator(ctx: SearchContext, images: ScanImages | None = None) -> Prox
 def _scan_file(ctx: SearchContext, levels: tuple[float, ...], scanner: ProxyEvaluator) -> Path | None:
     """Where the scan of this base, data, units, rounding and scoring images is kept between
     processes (it does not depend on the budget's target); None for a base without a checksum."""
-    from amc.data import cache_dir
+    from amc.data import cache_file
 
     base = getattr(ctx, "base", None)
     if base is None or not base.checkpoint_sha256:
@@ -156,8 +155,7 @@ def _scan_file(ctx: SearchContext, levels: tuple[float, ...], scanner: ProxyEval
         "levels": list(levels),
         "runtime": [base.runtime.device.type, base.runtime.precision],
     }
-    digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
-    return cache_dir() / "sensitivity" / f"{ctx.settings.model.replace(':', '_')}-{digest}.json"
+    return cache_file("sensitivity", ctx.settings.model, ident)
 
 
 def sensitivity_scan(

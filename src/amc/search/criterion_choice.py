@@ -14,7 +14,6 @@ searcher of the same base and budget reuses it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from dataclasses import dataclass, replace
@@ -74,51 +73,51 @@ def _count_vectors(ctx: SearchContext) -> dict[str, np.ndarray]:
     return {"uniform": uniform_keep(ctx), "tp-global-l1": tp_keep(ctx, True), "tp-local-l1": tp_keep(ctx, False)}
 
 
-def _cache_file(ctx: SearchContext, keeps: dict[str, np.ndarray], evaluator: ProxyEvaluator) -> Path | None:
-    """Where the choice for this base, data, budget's count vectors and scoring is kept; None for a
-    base without a checksum."""
-    from amc.data import cache_dir
+def _cache_file(ctx: SearchContext, images: int) -> Path | None:
+    """Where the choice for this base, data, budget and scoring is kept (the count vectors follow
+    from the budget); None for a base without a checksum."""
+    from amc.data import cache_file
 
-    base = ctx.base
+    base, b = ctx.base, ctx.budget
     if not base.checkpoint_sha256:
         return None
     ident = {
         "checkpoint": base.checkpoint_sha256,
         "data": base.data.fingerprint,
-        "units": ctx.graph.names(),
-        "keeps": {k: [int(c) for c in v] for k, v in keeps.items()},
-        "proxy": proxy_identity(replace(evaluator.config, criterion=AUTO)),
+        "units": [[name, int(c)] for name, c in zip(ctx.graph.names(), b.channels)],
+        "budget": [ctx.settings.budget_name, b.target, b.max_sparsity, b.round_to],
+        "proxy": proxy_identity(replace(ctx.proxy.config, criterion=AUTO)),
+        "images": images,
         "candidates": list(CANDIDATES),
         "runtime": [base.runtime.device.type, base.runtime.precision],
     }
-    digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
-    return cache_dir() / "criterion" / f"{ctx.settings.model.replace(':', '_')}-{digest}.json"
+    return cache_file("criterion", ctx.settings.model, ident)
 
 
 def choose_criterion(ctx: SearchContext, images: int = CHOICE_IMAGES) -> CriterionChoice:
-    """Measure each of :data:`CANDIDATES` as the module docstring says (cached)."""
+    """Measure each of :data:`CANDIDATES` as the module docstring says (cached: a cached choice
+    neither bisects Torch-Pruning's ratios nor loads the unseen images again)."""
     from amc.search.rescore import unseen_evaluator
 
-    keeps = _count_vectors(ctx)
-    first = unseen_evaluator(ctx, images, criterion=CANDIDATES[0])
-    if first is None:  # no held-out image beyond the proxy's: nothing to measure on
-        return CriterionChoice(CANDIDATES[0], {}, 0)
-    path = _cache_file(ctx, keeps, first)
+    path = _cache_file(ctx, images)
     if path is not None and path.is_file():
         saved = json.loads(path.read_text())
         return CriterionChoice(saved["criterion"], saved["scores"], saved["images"])
+    first = unseen_evaluator(ctx, images, criterion=CANDIDATES[0])
+    if first is None:  # no held-out image beyond the proxy's: nothing to measure on
+        return CriterionChoice(CANDIDATES[0], {}, 0)
+    keeps = _count_vectors(ctx)
     scores: dict[str, dict[str, float]] = {}
     for c in CANDIDATES:
         ev = first if c == CANDIDATES[0] else unseen_evaluator(ctx, images, criterion=c)
         assert ev is not None
         scores[c] = {name: ev.evaluate(keep).accuracy for name, keep in keeps.items()}
     best = max(CANDIDATES, key=lambda c: (max(scores[c].values()), -CANDIDATES.index(c)))
-    choice = CriterionChoice(best, scores, first.images)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         record = {"criterion": best, "scores": scores, "images": first.images}
         atomic_write_bytes(path, (json.dumps(record) + "\n").encode())
-    return choice
+    return CriterionChoice(best, scores, first.images)
 
 
 def resolve_criterion(ctx: SearchContext) -> SearchContext:
